@@ -29,6 +29,11 @@ export interface LimitChange {
 export interface Limit {
   /** Short algorithm name, for records and metrics: `"vegas"`, `"gradient2"`, ... */
   readonly name: string;
+  /**
+   * True for a limit that never learns from samples (a fixed limit). The limiter then skips timing most
+   * calls, since reading the clock is the largest cost of an admission. Default false.
+   */
+  readonly fixed?: boolean;
   /** The current limit: an integer in [min, max]. The limiter admits while in flight + weight <= limit. */
   readonly current: number;
   /** Feeds one sample; returns the limit after it. */

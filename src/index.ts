@@ -1,0 +1,35 @@
+// sluice: adaptive backpressure for Node.js. The root export holds the core: no runtime dependencies.
+
+export { type Clock, sleep, systemClock, type Timer, type TimerOptions } from './core/clock.ts';
+export {
+  ConfigError,
+  isConfigError,
+  isRejectedError,
+  isSluiceError,
+  RejectedError,
+  type RejectionDetails,
+  type RejectReason,
+  SluiceError,
+} from './core/errors.ts';
+export { Events, type Listener } from './core/events.ts';
+export { classifyError } from './limiter/classify.ts';
+export { createLimiter } from './limiter/limiter.ts';
+export {
+  type AcquireOptions,
+  type Criticality,
+  criticality,
+  type DropPolicy,
+  type ErrorClassifier,
+  type Limiter,
+  type LimiterEvents,
+  type LimiterOptions,
+  type LimiterSnapshot,
+  type Outcome,
+  type PartitionOptions,
+  type Permit,
+  type Priority,
+  type QueueOptions,
+  type RunContext,
+} from './limiter/types.ts';
+export * from './limits/index.ts';
+export * from './signals/index.ts';
