@@ -426,10 +426,11 @@ class AdaptiveLimiter implements Limiter {
     if (this.#waiting.size === 0) this.#lastEmptyAt = now;
     const keyQueue = partition.levels[priority]!.keyQueue(options?.key);
     const w = new Waiter(keyQueue, now, expiresAt, byDeadline, weight, priority, signal);
-    const { promise, resolve, reject } = Promise.withResolvers<Permit>();
-    w.resolve = resolve as (value: never) => void;
-    w.reject = reject;
     w.task = task;
+    const promise = new Promise<Permit>((resolve, reject) => {
+      w.resolve = resolve as (value: never) => void;
+      w.reject = reject;
+    });
     this.#waiting.add(w);
     if (options?.timeout === undefined && !byDeadline) this.#uniform.add(w);
     else if (expiresAt !== Infinity) this.#expiry.push(w);
@@ -437,7 +438,8 @@ class AdaptiveLimiter implements Limiter {
       w.onAbort = () => this.#expel(w, 'aborted', this.#clock.now());
       signal.addEventListener('abort', w.onAbort, { once: true });
     }
-    this.#arm(now);
+    // A newcomer can only bring the earliest due time forward through its own expiry.
+    if (this.#timer === undefined || expiresAt < this.#timerAt) this.#arm(now);
     return promise;
   }
 
@@ -494,7 +496,9 @@ class AdaptiveLimiter implements Limiter {
         else this.#start(w, permit);
       }
       if (this.#waiting.size === 0) this.#lastEmptyAt = now;
-      this.#arm(now);
+      // Serving waiters only moves the earliest due time later: an armed timer is at worst early, and
+      // re-arms when it fires.
+      if (this.#waiting.size === 0 || this.#timer === undefined) this.#arm(now);
     } finally {
       this.#dispatching = false;
     }
