@@ -66,9 +66,8 @@ async function measure(policy: Scenario['policy']): Promise<Row> {
   };
 }
 
-console.log(
-  `sluice simulator benchmark — ${process.version}, ${quick ? 'quick (10 simulated minutes)' : 'full (1 simulated hour)'}`,
-);
+const mode = quick ? 'quick (10 simulated minutes)' : 'full (one simulated hour)';
+console.log(`sluice simulator benchmark — ${process.version}, ${mode}`);
 // A short warm-up run, so that both measured runs execute optimised code.
 await simulate({ ...scenario({ type: 'limiter' }), duration: 60_000 });
 const limiter = await measure({ type: 'limiter' });
@@ -92,9 +91,8 @@ table(
 );
 const hourSeconds = (limiter.seconds * HOUR) / duration;
 const verdict = hourSeconds <= TARGET_S ? 'meets' : 'misses';
-console.log(
-  `\none simulated hour through the limiter: ${fixed(hourSeconds, 2)} s real (target <= ${TARGET_S} s: ${verdict})`,
-);
+const target = `target <= ${TARGET_S} s: ${verdict}`;
+console.log(`\none simulated hour through the limiter: ${fixed(hourSeconds, 2)} s real (${target})`);
 
 writeJson(new URL('./results/sim.json', import.meta.url), {
   environment: environment(),

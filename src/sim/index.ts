@@ -1,0 +1,43 @@
+/**
+ * `sluice/sim`: a deterministic discrete-event simulator that runs the real sluice components on virtual
+ * time. Build a `Scenario` (plain data), call `simulate(scenario)`, read `summary` and `series`.
+ */
+export type {
+  CapacityChange,
+  DownstreamControl,
+  DownstreamSpec,
+  FaultSpec,
+  ReplicaSpec,
+} from './downstream.ts';
+export { Engine, type EngineOptions, type RunOptions } from './engine.ts';
+export { builtinPolicies, outcomeOf } from './policies.ts';
+export type { PolicyContext, PolicyFactory, PolicyGate, Settlement, SimPolicy } from './policy.ts';
+export { erlangC, mmcMeanWait } from './queueing.ts';
+export { type Distribution, type DistributionSpec, distribution, Random } from './random.ts';
+export type { Answer, Response, SimRequest } from './request.ts';
+export {
+  type PolicySpec,
+  type Scenario,
+  type SimResult,
+  type SimSettings,
+  type SimulateOptions,
+  Simulation,
+  simulate,
+} from './run.ts';
+export type {
+  CountsSummary,
+  GaugeSummary,
+  LatencySummary,
+  SimRecord,
+  SimSeries,
+  SimSummary,
+} from './stats.ts';
+export { type ParseTraceOptions, parseTrace, type TraceFormat, type TraceRecord } from './trace.ts';
+export type {
+  ArrivalSpec,
+  MixSpec,
+  RequestSpec,
+  RetryOn,
+  RetrySpec,
+  WorkloadSpec,
+} from './workload.ts';
