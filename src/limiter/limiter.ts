@@ -112,7 +112,7 @@ class AdaptiveLimiter implements Limiter {
   readonly #queueSize: number;
   readonly #timeout: number;
   readonly #target: number | 'auto' | false;
-  readonly #interval: number;
+  readonly #interval: number | 'auto';
   readonly #order: 'fifo' | 'lifo' | 'adaptive';
   readonly #drop: DropPolicy;
 
@@ -127,6 +127,11 @@ class AdaptiveLimiter implements Limiter {
   #timerAt = Infinity;
   /** When the queue was last seen empty: a queue not empty for a whole interval is a standing queue. */
   #lastEmptyAt: number;
+  /**
+   * When shedding last emptied the queue, or NaN. A queue emptied by shedding is still standing: the load
+   * that built it has not gone. It counts as drained only once it stays empty for an interval.
+   */
+  #shedEmptyAt = Number.NaN;
   /** Smoothed RTT of successful calls (ms), for the automatic CoDel target and retry-after hints. */
   #rtt = 0;
   #dispatching = false;
@@ -202,7 +207,8 @@ class AdaptiveLimiter implements Limiter {
       this.#timeout = positive('queue.timeout', or(qo.timeout, 5000));
       const target = qo.target ?? 'auto';
       this.#target = target === false || target === 'auto' ? target : positive('queue.target', target);
-      this.#interval = positive('queue.interval', or(qo.interval, 1000));
+      const interval = qo.interval ?? 'auto';
+      this.#interval = interval === 'auto' ? interval : positive('queue.interval', interval);
       this.#order = oneOf('queue.order', or(qo.order, 'adaptive'), ['fifo', 'lifo', 'adaptive'] as const);
       this.#drop = oneOf('queue.drop', or(qo.drop, 'priority'), ['newest', 'oldest', 'priority'] as const);
     }
@@ -423,7 +429,7 @@ class AdaptiveLimiter implements Limiter {
       expiresAt = deadline;
       byDeadline = true;
     }
-    if (this.#waiting.size === 0) this.#lastEmptyAt = now;
+    if (this.#waiting.size === 0 && !(this.#shedEmptyAt + this.#intervalMs() > now)) this.#lastEmptyAt = now;
     const keyQueue = partition.levels[priority]!.keyQueue(options?.key);
     const w = new Waiter(keyQueue, now, expiresAt, byDeadline, weight, priority, signal);
     w.task = task;
@@ -495,7 +501,11 @@ class AdaptiveLimiter implements Limiter {
         if (w.task === undefined) w.resolve(permit as never);
         else this.#start(w, permit);
       }
-      if (this.#waiting.size === 0) this.#lastEmptyAt = now;
+      if (this.#waiting.size === 0) {
+        // Drained by service: the standing queue, if any, is over.
+        this.#lastEmptyAt = now;
+        this.#shedEmptyAt = Number.NaN;
+      }
       // Serving waiters only moves the earliest due time later: an armed timer is at worst early, and
       // re-arms when it fires.
       if (this.#waiting.size === 0 || this.#timer === undefined) this.#arm(now);
@@ -549,19 +559,31 @@ class AdaptiveLimiter implements Limiter {
 
   /** A standing queue: one that has not been empty for a whole interval. */
   #standing(now: number): boolean {
-    return this.#target !== false && this.#waiting.size > 0 && this.#lastEmptyAt + this.#interval <= now;
+    return this.#target !== false && this.#waiting.size > 0 && this.#lastEmptyAt + this.#intervalMs() <= now;
   }
 
-  /** Longest a waiter may wait right now: the CoDel target under a standing queue, else unbounded here. */
+  /**
+   * Longest a waiter may wait right now (besides its own timeout): the interval while the queue is young,
+   * the target once it stands. Unbounded here when CoDel-style shedding is off.
+   */
   #maxWait(now: number): number {
-    if (!this.#standing(now)) return Infinity;
+    if (this.#target === false) return Infinity;
+    return this.#standing(now) ? this.#targetMs() : this.#intervalMs();
+  }
+
+  #targetMs(): number {
     return this.#target === 'auto' ? this.#autoTarget() : (this.#target as number);
   }
 
-  /** The automatic target sojourn: about one smoothed service time, within [5 ms, queue timeout]. */
+  /** The automatic target: about one smoothed service time (100 ms before any sample), in [5 ms, timeout]. */
   #autoTarget(): number {
     const rtt = this.#rtt === 0 ? 100 : this.#rtt;
     return Math.min(this.#timeout, Math.max(5, rtt));
+  }
+
+  /** The interval: as set, or five targets (CoDel's classic ratio is twenty; a queue of requests wants less). */
+  #intervalMs(): number {
+    return this.#interval === 'auto' ? Math.min(this.#timeout, 5 * this.#targetMs()) : this.#interval;
   }
 
   /** Keeps one timer armed for the earliest moment a waiter may need to be expired. */
@@ -576,8 +598,10 @@ class AdaptiveLimiter implements Limiter {
     }
     let at = Math.min(this.#expiry.peek()?.expiresAt ?? Infinity, this.#uniform.first?.expiresAt ?? Infinity);
     if (this.#target !== false) {
-      const standingFrom = this.#lastEmptyAt + this.#interval;
-      const maxWait = this.#target === 'auto' ? this.#autoTarget() : this.#target;
+      // A waiter may wait an interval while the queue is young, and the target once it stands; standing
+      // begins no later than the oldest waiter's interval is up, since the queue was empty before it came.
+      const standingFrom = this.#lastEmptyAt + this.#intervalMs();
+      const maxWait = this.#targetMs();
       const oldestDue = this.#waiting.oldest!.enqueuedAt + maxWait;
       at = Math.min(at, Math.max(standingFrom, oldestDue));
     }
@@ -633,7 +657,7 @@ class AdaptiveLimiter implements Limiter {
     }
     w.reject(this.#rejection(reason, partition, w.priority, waitedMs, now));
     if (this.#waiting.size === 0) {
-      this.#lastEmptyAt = now;
+      this.#shedEmptyAt = now;
       this.#arm(now); // cancels the expiry timer
     }
   }

@@ -83,8 +83,13 @@ export interface QueueOptions {
    * it. Default `"auto"`.
    */
   readonly target?: number | 'auto' | false;
-  /** How long the queue must stay non-empty to count as standing (ms). Default 1000. */
-  readonly interval?: number;
+  /**
+   * How long the queue must stay non-empty to count as standing (ms); also the longest a waiter waits
+   * while the queue is young (a waiter that has waited an interval proves the queue is standing). A queue
+   * emptied by shedding rather than by service still counts as standing. `"auto"` is five targets.
+   * Default `"auto"`.
+   */
+  readonly interval?: number | 'auto';
   /** Service order: `"fifo"`, `"lifo"`, or `"adaptive"` (LIFO only while a standing queue exists). Default adaptive. */
   readonly order?: 'fifo' | 'lifo' | 'adaptive';
   /** What a full queue drops. Default `"priority"`. */

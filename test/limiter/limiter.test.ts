@@ -300,6 +300,51 @@ describe('limiter: queue', () => {
     await Promise.all(all);
     assert.deepEqual(order, [3, 2, 1]);
   });
+  it('bounds waiting by the interval while the queue is young', async () => {
+    const { limiter, clock } = setup(1, { queue: { timeout: 10_000, target: 20, interval: 100 } });
+    limiter.tryAcquire();
+    const w = track(limiter.acquire());
+    clock.advance(99);
+    await settle();
+    assert.equal(w.state(), 'pending');
+    clock.advance(1);
+    await settle();
+    assert.equal((w.error() as RejectedError).reason, 'queue-timeout');
+  });
+
+  it('keeps a queue emptied by shedding standing, so the next waiter is held to the target', async () => {
+    // Under sustained overload, shedding empties the queue; if that counted as draining, every standing
+    // episode would restart with long waits, and tail latency would swing with it.
+    const { limiter, clock } = setup(1, { queue: { timeout: 10_000, target: 20, interval: 100 } });
+    limiter.tryAcquire();
+    const first = track(limiter.acquire());
+    clock.advance(100); // shed after an interval: the queue stood, and shedding emptied it
+    await settle();
+    assert.equal(first.state(), 'rejected');
+    const next = track(limiter.acquire());
+    assert.equal(limiter.snapshot().standingQueue, true);
+    clock.advance(20);
+    await settle();
+    assert.equal((next.error() as RejectedError).reason, 'queue-timeout', 'held to the 20 ms target');
+    assert.equal((next.error() as RejectedError).waitedMs, 20);
+  });
+
+  it('counts a queue drained by service as no longer standing', async () => {
+    const { limiter, clock } = setup(1, { queue: { timeout: 10_000, target: 20, interval: 100 } });
+    const held = limiter.tryAcquire()!;
+    const w = track(limiter.acquire());
+    clock.advance(50);
+    held.success();
+    await settle();
+    assert.equal(w.state(), 'fulfilled');
+    clock.advance(60);
+    const next = track(limiter.acquire());
+    assert.equal(limiter.snapshot().standingQueue, false);
+    clock.advance(99);
+    await settle();
+    assert.equal(next.state(), 'pending', 'a young queue allows an interval');
+  });
+
   it('expires a waiter at the due time it armed its timer for, despite floating-point rounding', async () => {
     // 0.1 + 0.01 - 0.1 < 0.01 in binary floating point: an expiry test written as `now - arrival >= wait`
     // never found this waiter due, and the timer re-armed for the same instant forever.
