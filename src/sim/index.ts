@@ -41,3 +41,13 @@ export type {
   RetrySpec,
   WorkloadSpec,
 } from './workload.ts';
+export * from './report/index.ts';
+export {
+  isScenarioFileError,
+  loadScenarioFile,
+  parseScenarioFile,
+  type ScenarioFile,
+  ScenarioFileError,
+  type ScenarioFileOptions,
+} from './scenario-file.ts';
+export * from './scenarios/index.ts';

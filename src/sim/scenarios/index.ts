@@ -1,0 +1,116 @@
+import type { Scenario } from '../run.ts';
+import { capacityDrop } from './capacity-drop.ts';
+import type { ComparePolicy } from './compare.ts';
+import { diurnal } from './diurnal.ts';
+import { downstreamOutage } from './downstream-outage.ts';
+import { flashCrowd } from './flash-crowd.ts';
+import { retryStorm } from './retry-storm.ts';
+import { steadyOverload } from './steady-overload.ts';
+
+/**
+ * The built-in scenarios: the situations adaptive backpressure exists for, each one a plain `Scenario`
+ * and the policies worth comparing on it. `sluice simulate --list` lists them and `sluice simulate
+ * <name> --compare` runs one. Each runs in well under a second of real time per policy.
+ */
+export interface CatalogueEntry {
+  /** Short name, as given on the command line (`flash-crowd`). */
+  readonly name: string;
+  /** One line for listings. */
+  readonly title: string;
+  /** What happens, and what to look for in the results. */
+  readonly description: string;
+  readonly scenario: Scenario;
+  /** Policies `--compare` runs on it: at least unprotected, a static limit and sluice's adaptive limiter. */
+  readonly compare: readonly ComparePolicy[];
+}
+
+const none: ComparePolicy = { name: 'none', policy: { type: 'none' } };
+const adaptive: ComparePolicy = {
+  name: 'adaptive',
+  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+};
+/** A static limit with no queue; sized to the healthy service unless a scenario says otherwise. */
+const fixed = (limit: number): ComparePolicy => ({ name: 'static', policy: { type: 'static', limit } });
+
+export const catalogue: readonly CatalogueEntry[] = [
+  {
+    name: 'steady-overload',
+    title: 'Steady overload at 1.5x capacity',
+    description:
+      'Offered load is 1.5 times what the service can serve, for the whole run, and clients give up after ' +
+      '1 s. Unprotected, the queue inside the service grows until every answer comes after its client has ' +
+      'left: goodput collapses although the service is busy all the time. A limit keeps the queue short and ' +
+      'serves at capacity; with priorities, the sheddable requests go first.',
+    scenario: steadyOverload,
+    compare: [none, fixed(20), adaptive],
+  },
+  {
+    name: 'capacity-drop',
+    title: 'Capacity drop and recovery',
+    description:
+      'Four replicas run at 75% of their capacity. At 20 s two of them fail: the load is now 1.5 times the ' +
+      'capacity. Replacements are asked for at 50 s and serve from 55 s. The static limit is tuned for four ' +
+      'replicas and stays there; the adaptive limit must find the new capacity, and find its way back.',
+    scenario: capacityDrop,
+    compare: [none, fixed(20), adaptive],
+  },
+  {
+    name: 'flash-crowd',
+    title: 'Flash crowd at 2.5x capacity',
+    description:
+      'Traffic at half the capacity, then a flash crowd ramps to 2.5 times it in 3 s, holds for 15 s and ' +
+      'ebbs. Clients give up after 2 s and retry twice with backoff, so failures add load.',
+    scenario: flashCrowd,
+    compare: [none, fixed(20), adaptive],
+  },
+  {
+    name: 'downstream-outage',
+    title: 'Downstream outage and slow recovery',
+    description:
+      'The service hangs for 10 s (every request that starts then completes only when it ends), then runs ' +
+      'three times slower, recovering over 10 s. Calls time out after 1 s. Unprotected, every arrival ' +
+      'during the outage is stuck in the service; a limit holds what is stuck to a few requests.',
+    scenario: downstreamOutage,
+    compare: [none, fixed(20), adaptive],
+  },
+  {
+    name: 'retry-storm',
+    title: 'Retry storm after a latency spike',
+    description:
+      'A healthy service at 70% load; its clients give up after 500 ms and retry at once, three times. A ' +
+      '5 s latency spike makes requests time out, every timeout comes back as a retry, and the load ' +
+      'multiplies. Unprotected, the retries keep the service overloaded after the spike (a metastable ' +
+      'failure); shedding at once costs the service nothing and lets it recover.',
+    scenario: retryStorm,
+    compare: [none, fixed(20), adaptive],
+  },
+  {
+    name: 'diurnal',
+    title: 'A diurnal day in two minutes',
+    description:
+      'The rate follows a daily cycle compressed into two minutes, from a fifth of the capacity at night to ' +
+      '1.3 times it at the midday peak. Protection should cost nothing at night and shed only at the peak.',
+    scenario: diurnal,
+    compare: [none, fixed(20), adaptive],
+  },
+];
+
+/** The built-in scenario called `name`, or `undefined`. */
+export function builtinScenario(name: string): CatalogueEntry | undefined {
+  return catalogue.find((entry) => entry.name === name);
+}
+
+export {
+  type CompareOptions,
+  type ComparePolicy,
+  type CompareProgress,
+  comparePolicies,
+  defaultComparison,
+  type PolicyRun,
+  policyLabel,
+  policyPresets,
+  presetPolicy,
+  resolvePolicies,
+  uniqueNames,
+} from './compare.ts';
+export { capacityDrop, diurnal, downstreamOutage, flashCrowd, retryStorm, steadyOverload };
