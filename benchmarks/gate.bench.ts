@@ -39,7 +39,12 @@ const MEMORY_ROUNDS = quick ? 2 : 5;
 const fn = async (): Promise<number> => 1;
 
 // Every candidate gets the same shape: a limit of 64 and a queue that holds a whole burst, FIFO.
-const makeSluice = () => createLimiter({ name: 'bench', limit: LIMIT, queue: { size: 2 * BURST } });
+const makeSluice = () =>
+  createLimiter({
+    name: 'bench',
+    limit: LIMIT,
+    queue: { size: 2 * BURST, timeout: Number.POSITIVE_INFINITY, target: false },
+  });
 const makePLimit = () => pLimit(LIMIT);
 const makePQueue = () => new PQueue({ concurrency: LIMIT });
 const makeBulkhead = () => bulkhead(LIMIT, 2 * BURST);

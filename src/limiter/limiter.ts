@@ -204,7 +204,10 @@ class AdaptiveLimiter implements Limiter {
       if (typeof qo !== 'object' || qo === null)
         throw new ConfigError('queue', q, 'an options object or false');
       this.#queueSize = integer('queue.size', or(qo.size, 1000), 0);
-      this.#timeout = positive('queue.timeout', or(qo.timeout, 5000));
+      this.#timeout = or(qo.timeout, 5000);
+      if (typeof this.#timeout !== 'number' || !(this.#timeout > 0)) {
+        throw new ConfigError('queue.timeout', qo.timeout, 'a number > 0 (Infinity for none)');
+      }
       const target = qo.target ?? 'auto';
       this.#target = target === false || target === 'auto' ? target : positive('queue.target', target);
       const interval = qo.interval ?? 'auto';

@@ -73,7 +73,7 @@ export type DropPolicy =
 export interface QueueOptions {
   /** Most waiters held (sum across priorities); 0 disables queueing. Default 1000. */
   readonly size?: number;
-  /** Longest any waiter waits (ms). Default 5000. */
+  /** Longest any waiter waits (ms); `Infinity` for no bound beyond the CoDel-style target. Default 5000. */
   readonly timeout?: number;
   /**
    * Target waiting time under a standing queue (ms), after CoDel and Facebook's adaptive LIFO: when the queue

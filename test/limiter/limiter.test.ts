@@ -521,7 +521,8 @@ describe('limiter: options', () => {
     [{ limit: -1 }, /option "limit" must be an integer >= 1, got -1/],
     [{ limit: Number.NaN }, /option "limit" .* got NaN/],
     [{ queue: { size: -1 } }, /"queue.size" must be an integer >= 0, got -1/],
-    [{ queue: { timeout: 0 } }, /"queue.timeout" must be a finite number > 0, got 0/],
+    [{ queue: { timeout: 0 } }, /"queue.timeout" must be a number > 0 \(Infinity for none\), got 0/],
+    [{ queue: { timeout: '5' as unknown as number } }, /"queue.timeout" must be a number > 0/],
     [
       { queue: { order: 'random' as 'fifo' } },
       /"queue.order" must be one of "fifo", "lifo", "adaptive", got "random"/,
