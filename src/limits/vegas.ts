@@ -1,0 +1,212 @@
+import { fraction, or } from '../core/validate.ts';
+import { BaseLimit, type LimitSample } from './limit.ts';
+import { type ProbeOptions, Prober } from './probe.ts';
+import {
+  type AdaptiveBounds,
+  adaptiveDefaults,
+  booleanOption,
+  limitFunction,
+  log10,
+  NEAR_LIMIT,
+  Round,
+  SLOW_START_EXIT,
+  usable,
+  weight,
+} from './shared.ts';
+
+export interface VegasOptions extends AdaptiveBounds, ProbeOptions {
+  /** Estimated queue (requests) below which the limit grows by `increase`. Default `2 * log10(limit)`. */
+  readonly alpha?: (limit: number) => number;
+  /** Estimated queue above which the limit shrinks. Default `4 * log10(limit)`. */
+  readonly beta?: (limit: number) => number;
+  /**
+   * Estimated queue at or below which the limit grows fast, by `beta` (from the second such round in a row).
+   * Default `log10(limit)`.
+   */
+  readonly threshold?: (limit: number) => number;
+  /** The limit after a round with a queue between `threshold` and `alpha`. Default `limit + log10(limit)`. */
+  readonly increase?: (limit: number) => number;
+  /**
+   * The limit after a round with a queue above `beta`, unless cutting the excess queue is lower.
+   * Default `limit - log10(limit)`.
+   */
+  readonly decrease?: (limit: number) => number;
+  /** Weight of each round's new limit against the previous one, in (0, 1]. Default 1 (no smoothing). */
+  readonly smoothing?: number;
+  /** Factor applied to the limit on a drop, in (0, 1). Default 0.9. */
+  readonly backoff?: number;
+  /**
+   * Starts by doubling the limit every round trip, until the estimated queue exceeds `alpha` and an eighth of
+   * the limit for two rounds in a row, or a request drops. Default true.
+   */
+  readonly slowStart?: boolean;
+}
+
+/**
+ * TCP Vegas applied to concurrency: the queue our requests build is `limit * (1 - rttNoLoad / rtt)` (by
+ * Little's law, the share of the round trip spent waiting, times the requests in flight); the limit grows
+ * while that queue is small and shrinks when it is large, holding it between `alpha` and `beta` requests.
+ * The log10 thresholds keep the queue a small share of a large limit. At equilibrium the limit is the
+ * downstream's capacity plus that queue: about 5% above it at 100, 10% at 50.
+ *
+ * - `rttNoLoad` is the lowest round latency seen in slow start; afterwards a round more than a quarter of
+ *   `probeDepth` (5%) faster lowers it at once, and probes (see {@link ProbeOptions}) refine it up or down.
+ *   Netflix's probe adopts the next sample as `rtt_noload`, queue and all, and its limit ratchets up.
+ * - Rounds are compared by their mean latency, so per-request noise biases a minimum low. When latency
+ *   varies by more than a few percent between requests, wrap the limit in `windowed` with a percentile.
+ * - A queue far above `beta` is cut in one round to `beta` (Netflix steps down by log10 only, which takes
+ *   dozens of rounds after the capacity halves). A drop multiplies the limit by `backoff`.
+ * - The fast increase (by `beta`, when the queue is at most `threshold`) needs two such rounds in a row: one
+ *   may be noise, and a jump of `beta` on noise overshoots.
+ */
+export class VegasLimit extends BaseLimit {
+  readonly name = 'vegas';
+  readonly #alpha: (limit: number) => number;
+  readonly #beta: (limit: number) => number;
+  readonly #threshold: (limit: number) => number;
+  readonly #increase: (limit: number) => number;
+  readonly #decrease: (limit: number) => number;
+  readonly #smoothing: number;
+  readonly #backoff: number;
+  readonly #probe: Prober;
+  readonly #round = new Round();
+  #estimate: number;
+  #slowStart: boolean;
+  #rttNoLoad = Number.POSITIVE_INFINITY;
+  #quiet = false;
+  #suspect = false;
+
+  constructor(options: VegasOptions = {}) {
+    super('vegas', options, adaptiveDefaults);
+    this.#alpha = limitFunction('vegas.alpha', options.alpha, (l) => 2 * log10(l));
+    this.#beta = limitFunction('vegas.beta', options.beta, (l) => 4 * log10(l));
+    this.#threshold = limitFunction('vegas.threshold', options.threshold, log10);
+    this.#increase = limitFunction('vegas.increase', options.increase, (l) => l + log10(l));
+    this.#decrease = limitFunction('vegas.decrease', options.decrease, (l) => l - log10(l));
+    this.#smoothing = weight('vegas.smoothing', or(options.smoothing, 1));
+    this.#backoff = fraction('vegas.backoff', or(options.backoff, 0.9), { open: true });
+    this.#slowStart = booleanOption('vegas.slowStart', options.slowStart, true);
+    this.#probe = new Prober('vegas', options);
+    this.#estimate = this.current;
+  }
+
+  /** The no-load latency (ms) the queue is measured against; 0 until the first round. */
+  get rttNoLoad(): number {
+    return Number.isFinite(this.#rttNoLoad) ? this.#rttNoLoad : 0;
+  }
+
+  /** True until the first sign of queueing or drop. */
+  get slowStart(): boolean {
+    return this.#slowStart;
+  }
+
+  /** True while a probe holds the limit lowered. */
+  get probing(): boolean {
+    return this.#probe.active;
+  }
+
+  update(sample: LimitSample): number {
+    if (!usable(sample)) return this.current;
+    if (sample.dropped) return this.#drop(sample);
+    const round = this.#round;
+    round.add(sample);
+    if (!round.ready(sample.now)) return this.current;
+    const rtt = round.rtt;
+    const inflight = round.inflight;
+    const now = sample.now;
+    round.restart(now);
+    if (this.#probe.active) return this.#endProbe(now, rtt);
+    // A faster round lowers the baseline at once while slow start learns it; later, only by more than probe
+    // noise (a minimum taken over many noisy rounds drifts low, and so would the limit), finer moves being
+    // left to probes.
+    if (rtt < this.#rttNoLoad && (this.#slowStart || this.#probe.moved(this.#rttNoLoad, rtt))) {
+      // Outside slow start such a fall is news: the downstream got faster, and this round may still carry
+      // some queue. Probe soon for the true level.
+      if (!this.#slowStart) this.#probe.schedule(now, this.current, true, rtt);
+      this.#rttNoLoad = rtt;
+    }
+
+    const limit = this.#estimate;
+    // Our queue is at most what we had in flight: an app-limited round must not be blamed for a full limit.
+    const queue = Math.min(limit, inflight) * (1 - this.#rttNoLoad / rtt);
+    const signals = { rtt, rttNoLoad: this.#rttNoLoad, queue, inflight };
+    const near = inflight >= NEAR_LIMIT * this.current;
+    if (this.#slowStart) {
+      if (queue <= Math.max(this.#alpha(limit), SLOW_START_EXIT * limit)) {
+        this.#suspect = false;
+        return near ? this.#move(limit * 2, 'slow-start', signals) : this.current;
+      }
+      // One queueing round at the start may be the noise of a small round: hold, and leave only if the next
+      // one queues too.
+      if (!this.#suspect) {
+        this.#suspect = true;
+        return this.current;
+      }
+      // The baseline so far comes from a few small rounds: re-measure it soon.
+      this.#slowStart = false;
+      this.#probe.schedule(now, this.current, true, this.#rttNoLoad);
+    } else if (this.#probe.due(now, this.current)) {
+      round.cohort(now);
+      return this.set(this.#probe.start(limit, rtt), 'probe', signals);
+    }
+
+    const beta = this.#beta(limit);
+    let target: number;
+    let rule: string;
+    const quiet = queue <= this.#threshold(limit);
+    // One quiet round may be noise; two in a row mean the queue is gone (capacity grew): grow fast.
+    if (quiet && this.#quiet) {
+      target = limit + beta;
+      rule = 'increase';
+    } else if (quiet || queue < this.#alpha(limit)) {
+      target = this.#increase(limit);
+      rule = 'increase';
+    } else if (queue > beta) {
+      target = Math.min(this.#decrease(limit), limit - (queue - beta));
+      rule = 'decrease';
+    } else {
+      this.#quiet = false;
+      return this.current;
+    }
+    this.#quiet = quiet;
+    if (target > limit && !near) return this.current;
+    return this.#move(limit + this.#smoothing * (target - limit), rule, signals);
+  }
+
+  #endProbe(now: number, rtt: number): number {
+    const before = this.#rttNoLoad;
+    const reference = this.#probe.reference;
+    const saved = this.#probe.saved;
+    const result = this.#probe.finish(now, rtt, before);
+    this.#rttNoLoad = result.baseline;
+    const signals = { rtt, reference, rttNoLoad: result.baseline, previousRttNoLoad: before };
+    return this.#move(result.queued ? Math.min(saved, this.current) : saved, 'probe', signals);
+  }
+
+  #drop(sample: LimitSample): number {
+    if (!this.#round.freshDrop(sample)) return this.current;
+    if (this.#probe.active) this.#probe.abort();
+    if (this.#slowStart) {
+      this.#slowStart = false;
+      this.#suspect = false;
+      this.#probe.schedule(sample.now, this.current, true, this.rttNoLoad);
+    }
+    this.#round.restart(sample.now, true);
+    // From the level in force: during a probe that is the lowered limit, so a drop never raises the limit.
+    const base = Math.min(this.#estimate, this.current);
+    const signals = { rtt: sample.rtt, inflight: sample.inflight, rttNoLoad: this.rttNoLoad };
+    const limit = this.#move(base * this.#backoff, 'drop', signals);
+    this.#probe.anchor(limit);
+    return limit;
+  }
+
+  #move(estimate: number, rule: string, signals: Readonly<Record<string, number>>): number {
+    this.#estimate = Math.min(this.max, Math.max(this.min, estimate));
+    return this.set(Math.floor(this.#estimate), rule, signals);
+  }
+}
+
+/** A TCP-Vegas-style limit; see {@link VegasLimit}. */
+export function vegas(options?: VegasOptions): VegasLimit {
+  return new VegasLimit(options);
+}
