@@ -13,7 +13,7 @@ export {
 } from './core/errors.ts';
 export { Events, type Listener } from './core/events.ts';
 export { classifyError } from './limiter/classify.ts';
-export { createLimiter } from './limiter/limiter.ts';
+export { createLimiter, defaultLimit } from './limiter/limiter.ts';
 export {
   type AcquireOptions,
   type Criticality,

@@ -5,6 +5,7 @@ import { finite, fraction, func, integer, nonNegative, oneOf, or, positive } fro
 import { fixedLimit } from '../limits/fixed.ts';
 import { gradient2 } from '../limits/gradient2.ts';
 import type { Limit, LimitChange } from '../limits/limit.ts';
+import { windowed } from '../limits/windowed.ts';
 import { classifyError } from './classify.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import { type LevelQueue, Partition, UniformExpiry, Waiter, WaitList } from './queue.ts';
@@ -154,7 +155,7 @@ class AdaptiveLimiter implements Limiter {
     this.#classify = options.classify === undefined ? classifyError : func('classify', options.classify);
     this.#events = new Events<LimiterEvents>('limiter');
 
-    const limit = options.limit ?? gradient2();
+    const limit = options.limit ?? defaultLimit();
     if (typeof limit === 'number') {
       this.#algorithm = fixedLimit(integer('limit', limit, 1));
     } else if (typeof limit === 'object' && limit !== null && typeof limit.update === 'function') {
@@ -816,10 +817,20 @@ class AdaptiveLimiter implements Limiter {
 }
 
 /**
+ * The limit a limiter uses when given none: Gradient2 fed the median round trip of each window. Service
+ * times of real services vary several-fold between requests; a window's median is a steady signal where
+ * per-request samples (or a window's minimum) swing the gradient and pull the limit far below capacity.
+ * In the simulator's catalogue this default matches a static limit tuned by hand to the healthy service.
+ */
+export function defaultLimit(): Limit {
+  return windowed(gradient2(), { percentile: 0.5 });
+}
+
+/**
  * Creates a limiter: an adaptive concurrency limit with a deadline-aware priority queue.
  *
  * ```ts
- * const limiter = createLimiter({ limit: gradient2() });
+ * const limiter = createLimiter(); // adaptive: windowed median into Gradient2
  * const body = await limiter.run(({ signal }) => fetch(url, { signal }).then((r) => r.text()));
  * ```
  */

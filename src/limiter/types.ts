@@ -106,7 +106,7 @@ export interface PartitionOptions {
 export interface LimiterOptions {
   /** Name used in events, metrics and error messages. Default `"default"`. */
   readonly name?: string;
-  /** Limit algorithm, or a fixed number. Default `gradient2()`. */
+  /** Limit algorithm, or a fixed number. Default `defaultLimit()`: `windowed(gradient2(), { percentile: 0.5 })`. */
   readonly limit?: Limit | number;
   /** Time source. Default the system monotonic clock. */
   readonly clock?: Clock;

@@ -14,6 +14,7 @@ export { builtinPolicies, outcomeOf } from './policies.ts';
 export type { PolicyContext, PolicyFactory, PolicyGate, Settlement, SimPolicy } from './policy.ts';
 export { erlangC, mmcMeanWait } from './queueing.ts';
 export { type Distribution, type DistributionSpec, distribution, Random } from './random.ts';
+export * from './report/index.ts';
 export type { Answer, Response, SimRequest } from './request.ts';
 export {
   type PolicySpec,
@@ -24,6 +25,15 @@ export {
   Simulation,
   simulate,
 } from './run.ts';
+export {
+  isScenarioFileError,
+  loadScenarioFile,
+  parseScenarioFile,
+  type ScenarioFile,
+  ScenarioFileError,
+  type ScenarioFileOptions,
+} from './scenario-file.ts';
+export * from './scenarios/index.ts';
 export type {
   CountsSummary,
   GaugeSummary,
@@ -41,13 +51,3 @@ export type {
   RetrySpec,
   WorkloadSpec,
 } from './workload.ts';
-export * from './report/index.ts';
-export {
-  isScenarioFileError,
-  loadScenarioFile,
-  parseScenarioFile,
-  type ScenarioFile,
-  ScenarioFileError,
-  type ScenarioFileOptions,
-} from './scenario-file.ts';
-export * from './scenarios/index.ts';

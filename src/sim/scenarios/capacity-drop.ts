@@ -25,6 +25,6 @@ export const capacityDrop: Scenario = {
       ],
     },
   },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };

@@ -27,7 +27,8 @@ export interface PolicyRun extends ComparePolicy {
  * - `none`: unprotected; every request goes to the service.
  * - `static`: a fixed concurrency limit with no queue, sized to the healthy service (its `concurrency`
  *   times its starting replica count; 100 when the scenario does not say). `static:N` sets the limit to N.
- * - `adaptive` (also `gradient2`): sluice's limiter with the Gradient2 algorithm and its default queue.
+ * - `adaptive`: sluice's limiter as it comes (its default limit and queue).
+ * - `gradient2`: the limiter with Gradient2 fed every sample (no window).
  * - `vegas`, `aimd`: the limiter with those algorithms.
  */
 export const policyPresets = ['none', 'static', 'adaptive', 'gradient2', 'vegas', 'aimd'] as const;
@@ -48,6 +49,7 @@ export function presetPolicy(name: string, scenario: Scenario): ComparePolicy | 
     case 'static':
       return { name, policy: { type: 'static', limit: healthyConcurrency(scenario) } };
     case 'adaptive':
+      return { name, policy: { type: 'limiter' } };
     case 'gradient2':
       return { name, policy: { type: 'limiter', limit: { algorithm: 'gradient2' } } };
     case 'vegas':

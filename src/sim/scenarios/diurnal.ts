@@ -21,6 +21,6 @@ export const diurnal: Scenario = {
     priority: { critical: 1, normal: 6, sheddable: 3 },
   },
   downstream: { service, concurrency },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };

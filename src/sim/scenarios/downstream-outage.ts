@@ -21,6 +21,6 @@ export const downstreamOutage: Scenario = {
       { type: 'outage', at: 20_000, duration: 10_000, mode: 'hang', recovery: 10_000, recoveryFactor: 3 },
     ],
   },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };

@@ -19,6 +19,6 @@ export const flashCrowd: Scenario = {
     retry: { attempts: 2, backoff: { initial: 200, multiplier: 2, max: 2_000 } },
   },
   downstream: { service, concurrency },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };

@@ -25,10 +25,7 @@ export interface CatalogueEntry {
 }
 
 const none: ComparePolicy = { name: 'none', policy: { type: 'none' } };
-const adaptive: ComparePolicy = {
-  name: 'adaptive',
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
-};
+const adaptive: ComparePolicy = { name: 'adaptive', policy: { type: 'limiter' } };
 /** A static limit with no queue; sized to the healthy service unless a scenario says otherwise. */
 const fixed = (limit: number): ComparePolicy => ({ name: 'static', policy: { type: 'static', limit } });
 

@@ -24,6 +24,6 @@ export const retryStorm: Scenario = {
     concurrency,
     faults: [{ type: 'latency', at: 20_000, duration: 5_000, factor: 4 }],
   },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };

@@ -20,6 +20,6 @@ export const steadyOverload: Scenario = {
     priority: { critical: 1, normal: 6, sheddable: 3 },
   },
   downstream: { service, concurrency },
-  policy: { type: 'limiter', limit: { algorithm: 'gradient2' } },
+  policy: { type: 'limiter' },
   slo,
 };
