@@ -31,7 +31,11 @@ export class PriorityLevels {
       const normal = p.indexOf('normal');
       this.defaultLevel = normal >= 0 ? normal : Math.floor((p.length - 1) / 2);
     } else {
-      throw new ConfigError(option, p, 'a level count in [1, 64] or 1 to 64 non-empty names, most important first');
+      throw new ConfigError(
+        option,
+        p,
+        'a level count in [1, 64] or 1 to 64 non-empty names, most important first',
+      );
     }
   }
 
@@ -44,7 +48,11 @@ export class PriorityLevels {
     if (priority === undefined) return this.defaultLevel;
     if (typeof priority === 'number') {
       if (Number.isInteger(priority) && priority >= 0 && priority < this.names.length) return priority;
-      throw new ConfigError(option, priority, `an integer in [0, ${this.names.length - 1}] or ${this.#list()}`);
+      throw new ConfigError(
+        option,
+        priority,
+        `an integer in [0, ${this.names.length - 1}] or ${this.#list()}`,
+      );
     }
     const i = this.names.indexOf(priority);
     if (i < 0) throw new ConfigError(option, priority, `${this.#list()} or a level index`);
