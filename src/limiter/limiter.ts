@@ -8,10 +8,10 @@ import type { Limit, LimitChange } from '../limits/limit.ts';
 import { windowed } from '../limits/windowed.ts';
 import { classifyError } from './classify.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
+import { PriorityLevels } from './priority-levels.ts';
 import { type LevelQueue, Partition, UniformExpiry, Waiter, WaitList } from './queue.ts';
 import {
   type AcquireOptions,
-  criticality,
   type DropPolicy,
   type ErrorClassifier,
   type Limiter,
@@ -102,7 +102,8 @@ class AdaptiveLimiter implements Limiter {
   readonly #algorithm: Limit;
   readonly #classify: ErrorClassifier;
   readonly #events: Events<LimiterEvents>;
-  readonly #levelNames: readonly string[];
+  readonly #levels: PriorityLevels;
+  /** Level of a call that names no priority (cached off the hot path). */
   readonly #defaultPriority: number;
   readonly #partitions: Partition[];
   readonly #partitionByName: Map<string, Partition>;
@@ -168,28 +169,8 @@ class AdaptiveLimiter implements Limiter {
     this.#algorithm.onChange((change) => this.#onLimitChange(change));
 
     // Priorities.
-    const p = options.priorities ?? criticality;
-    if (typeof p === 'number') {
-      integer('priorities', p, 1, 64);
-      this.#levelNames = Array.from({ length: p }, (_, i) => String(i));
-      this.#defaultPriority = Math.floor((p - 1) / 2);
-    } else if (
-      Array.isArray(p) &&
-      p.length > 0 &&
-      p.length <= 64 &&
-      p.every((n) => typeof n === 'string' && n !== '')
-    ) {
-      if (new Set(p).size !== p.length) throw new ConfigError('priorities', p, 'distinct names');
-      this.#levelNames = [...p];
-      const normal = p.indexOf('normal');
-      this.#defaultPriority = normal >= 0 ? normal : Math.floor((p.length - 1) / 2);
-    } else {
-      throw new ConfigError(
-        'priorities',
-        p,
-        'a level count in [1, 64] or 1 to 64 non-empty names, most important first',
-      );
-    }
+    this.#levels = new PriorityLevels('priorities', options.priorities);
+    this.#defaultPriority = this.#levels.defaultLevel;
 
     // Queue.
     const q = options.queue;
@@ -778,7 +759,7 @@ class AdaptiveLimiter implements Limiter {
   // --- option parsing --------------------------------------------------------------------------------
 
   #makePartition(name: string, share: number, maxShare: number): Partition {
-    return new Partition(name, share, maxShare, this.#levelNames.length);
+    return new Partition(name, share, maxShare, this.#levels.count);
   }
 
   #partition(name: string): Partition {
@@ -794,21 +775,7 @@ class AdaptiveLimiter implements Limiter {
   }
 
   #priority(priority: string | number): number {
-    if (typeof priority === 'number') {
-      if (Number.isInteger(priority) && priority >= 0 && priority < this.#levelNames.length) return priority;
-      throw new ConfigError(
-        'priority',
-        priority,
-        `an integer in [0, ${this.#levelNames.length - 1}] or one of ${this.#levelList()}`,
-      );
-    }
-    const i = this.#levelNames.indexOf(priority);
-    if (i < 0) throw new ConfigError('priority', priority, `one of ${this.#levelList()} or a level index`);
-    return i;
-  }
-
-  #levelList(): string {
-    return this.#levelNames.map((n) => JSON.stringify(n)).join(', ');
+    return this.#levels.index(priority);
   }
 
   #weight(weight: number): number {

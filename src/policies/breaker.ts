@@ -8,7 +8,7 @@ import { defaultIsFailure, type FailurePredicate } from './breaker/failure.ts';
 import { ConsecutiveFailures, RateRules, type Trip } from './breaker/rules.ts';
 import { CountWindow, type OutcomeWindow, TimeWindow } from './breaker/window.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from './priority-levels.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 export type { BreakerState, CircuitOpenDetails } from './breaker/error.ts';
 export { CircuitOpenError, isCircuitOpenError } from './breaker/error.ts';

@@ -12,7 +12,7 @@ import {
   type PressureMeterOptions,
 } from '../signals/pressure.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from './priority-levels.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 /**
  * What the degrader polls: the pressure inputs it can observe (latency against its baseline, queue depth,

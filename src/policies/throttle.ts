@@ -7,7 +7,7 @@ import type { Priority } from '../limiter/types.ts';
 import { SlotRing } from '../signals/slot-ring.ts';
 import { isCircuitOpenError } from './breaker/error.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from './priority-levels.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 /**
  * What a finished call tells the throttle about the backend:

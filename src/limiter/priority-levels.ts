@@ -1,5 +1,5 @@
 import { ConfigError } from '../core/errors.ts';
-import { criticality, type Priority } from '../limiter/types.ts';
+import { criticality, type Priority } from './types.ts';
 
 /**
  * Priority levels as the limiter defines them, for the policies that treat priorities differently: a count
