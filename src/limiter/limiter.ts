@@ -10,17 +10,17 @@ import { classifyError } from './classify.ts';
 import { ExpiryHeap } from './expiry-heap.ts';
 import { PriorityLevels } from './priority-levels.ts';
 import { type LevelQueue, Partition, UniformExpiry, Waiter, WaitList } from './queue.ts';
-import {
-  type AcquireOptions,
-  type DropPolicy,
-  type ErrorClassifier,
-  type Limiter,
-  type LimiterEvents,
-  type LimiterOptions,
-  type LimiterSnapshot,
-  type Outcome,
-  type Permit,
-  type RunContext,
+import type {
+  AcquireOptions,
+  DropPolicy,
+  ErrorClassifier,
+  Limiter,
+  LimiterEvents,
+  LimiterOptions,
+  LimiterSnapshot,
+  Outcome,
+  Permit,
+  RunContext,
 } from './types.ts';
 
 const DEFAULT_PARTITION = 'default';
