@@ -32,4 +32,5 @@ export {
   type RunContext,
 } from './limiter/types.ts';
 export * from './limits/index.ts';
+export * from './policies/index.ts';
 export * from './signals/index.ts';
