@@ -10,11 +10,12 @@ const built = existsSync(new URL('../dist/index.js', import.meta.url));
 describe('the package', {
   skip: built ? false : 'dist/ is not built: run `npm run build` (npm test does)',
 }, () => {
-  it('exports the core, sluice/sim and sluice/testing by name, with type declarations', () => {
+  it('exports the core, sluice/http, sluice/sim and sluice/testing by name, with type declarations', () => {
     const script = `
       const core = await import('sluice');
       const sim = await import('sluice/sim');
       const testing = await import('sluice/testing');
+      const http = await import('sluice/http');
       const clock = new testing.VirtualClock();
       const limiter = core.createLimiter({ clock, limit: 2 });
       console.log(JSON.stringify({
@@ -22,6 +23,8 @@ describe('the package', {
         permit: limiter.tryAcquire() !== undefined,
         simulate: typeof sim.simulate,
         catalogue: sim.catalogue.length,
+        fetch: typeof http.createFetch,
+        guard: typeof core.guard,
       }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.deepEqual(JSON.parse(out), {
@@ -30,7 +33,7 @@ describe('the package', {
       simulate: 'function',
       catalogue: 6,
     });
-    for (const file of ['index.d.ts', 'sim/index.d.ts', 'testing.d.ts']) {
+    for (const file of ['index.d.ts', 'http/index.d.ts', 'sim/index.d.ts', 'testing.d.ts']) {
       assert.ok(existsSync(new URL(`../dist/${file}`, import.meta.url)), `dist/${file}`);
     }
   });
