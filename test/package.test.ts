@@ -32,6 +32,8 @@ describe('the package', {
       permit: true,
       simulate: 'function',
       catalogue: 6,
+      fetch: 'function',
+      guard: 'function',
     });
     for (const file of ['index.d.ts', 'http/index.d.ts', 'sim/index.d.ts', 'testing.d.ts']) {
       assert.ok(existsSync(new URL(`../dist/${file}`, import.meta.url)), `dist/${file}`);
