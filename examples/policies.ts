@@ -1,4 +1,6 @@
 // The README's fault-tolerance examples, type-checked by `npm test` (not run: the downstream calls are declared).
+
+import { createFetch } from '../src/http/index.ts';
 import {
   createBreaker,
   createDegrader,
@@ -7,6 +9,7 @@ import {
   createThrottle,
   createTimeout,
   decorrelatedJitterBackoff,
+  guard,
   isCircuitOpenError,
 } from '../src/index.ts';
 
@@ -40,7 +43,9 @@ const throttle = createThrottle({ k: 2 });
 await throttle.execute(({ signal }) => callInventory(signal), { priority: 'low' });
 
 // --- degradation
-const degrader = createDegrader({ source: () => ({ latency: 80, latencyBaseline: 40, queueDepth: 10, queueCapacity: 100 }) });
+const degrader = createDegrader({
+  source: () => ({ latency: 80, latencyBaseline: 40, queueDepth: 10, queueCapacity: 100 }),
+});
 const page = degrader.run({
   normal: () => render(),
   elevated: () => renderWithoutRecommendations(), // skip non-critical work
@@ -48,3 +53,20 @@ const page = degrader.run({
 });
 void page;
 degrader.close();
+
+// --- guard: retry -> breaker -> throttle -> limiter -> timeout
+const inventory = guard({
+  name: 'inventory',
+  timeout: 2_000,
+  retry: { attempts: 3 },
+  breaker: { failureRate: 0.5 },
+});
+const stock = await inventory.execute(({ signal }) => callInventory(signal), { priority: 'high' });
+void stock;
+const getStock = inventory.wrap((sku: string) => callInventory(undefined).then((s) => `${sku}: ${s}`));
+await getStock('A-42');
+
+// --- guarded fetch: one guard per origin
+const fetchGuarded = createFetch();
+const res = await fetchGuarded('https://inventory.internal/items/42', { sluice: { priority: 'critical' } });
+void res.status;

@@ -33,4 +33,5 @@ export {
 } from './limiter/types.ts';
 export * from './limits/index.ts';
 export * from './policies/index.ts';
+export * from './regulator/index.ts';
 export * from './signals/index.ts';
