@@ -2,13 +2,13 @@ import { type Clock, systemClock } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
 import { Events, type Listener } from '../core/events.ts';
 import { finite, func, integer, or, ordered, positive } from '../core/validate.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 import type { Priority } from '../limiter/types.ts';
 import { type BreakerState, CircuitOpenError } from './breaker/error.ts';
 import { defaultIsFailure, type FailurePredicate } from './breaker/failure.ts';
 import { ConsecutiveFailures, RateRules, type Trip } from './breaker/rules.ts';
 import { CountWindow, type OutcomeWindow, TimeWindow } from './breaker/window.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 export type { BreakerState, CircuitOpenDetails } from './breaker/error.ts';
 export { CircuitOpenError, isCircuitOpenError } from './breaker/error.ts';

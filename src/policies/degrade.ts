@@ -2,6 +2,7 @@ import { type Clock, systemClock, type Timer } from '../core/clock.ts';
 import { ConfigError, RejectedError } from '../core/errors.ts';
 import { Events } from '../core/events.ts';
 import { func, or, positive } from '../core/validate.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 import type { Priority } from '../limiter/types.ts';
 import {
   type PressureComponent,
@@ -12,7 +13,6 @@ import {
   type PressureMeterOptions,
 } from '../signals/pressure.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 /**
  * What the degrader polls: the pressure inputs it can observe (latency against its baseline, queue depth,

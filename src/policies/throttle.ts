@@ -3,11 +3,11 @@ import { ConfigError, isRejectedError, RejectedError } from '../core/errors.ts';
 import { Events } from '../core/events.ts';
 import { finite, func, integer, or, positive } from '../core/validate.ts';
 import { classifyError } from '../limiter/classify.ts';
+import { PriorityLevels } from '../limiter/priority-levels.ts';
 import type { Priority } from '../limiter/types.ts';
 import { SlotRing } from '../signals/slot-ring.ts';
 import { isCircuitOpenError } from './breaker/error.ts';
 import { type CallContext, type CallOptions, contextOf, type Policy } from './policy.ts';
-import { PriorityLevels } from '../limiter/priority-levels.ts';
 
 /**
  * What a finished call tells the throttle about the backend:
