@@ -261,47 +261,11 @@ class AdaptiveLimiter implements Limiter {
   }
 
   acquire(options?: AcquireOptions): Promise<Permit> {
-    let partition: Partition;
-    let priority: number;
-    let weight: number;
-    try {
-      partition =
-        options?.partition === undefined ? this.#defaultPartition : this.#partition(options.partition);
-      priority = options?.priority === undefined ? this.#defaultPriority : this.#priority(options.priority);
-      weight = options?.weight === undefined ? 1 : this.#weight(options.weight);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#waiting.size === 0) {
-      const permit = this.#admitNow(partition, weight, priority);
-      if (permit !== undefined) return Promise.resolve(permit);
-    }
-    return this.#enqueue(partition, weight, priority, options);
+    return this.#admit(options, undefined) as Promise<Permit>;
   }
 
   run<T>(fn: (context: RunContext) => T | PromiseLike<T>, options?: AcquireOptions): Promise<T> {
-    let partition: Partition;
-    let priority: number;
-    let weight: number;
-    try {
-      partition =
-        options?.partition === undefined ? this.#defaultPartition : this.#partition(options.partition);
-      priority = options?.priority === undefined ? this.#defaultPriority : this.#priority(options.priority);
-      weight = options?.weight === undefined ? 1 : this.#weight(options.weight);
-    } catch (error) {
-      return Promise.reject(error);
-    }
-    if (this.#waiting.size === 0) {
-      const permit = this.#admitNow(partition, weight, priority);
-      if (permit !== undefined) return this.#execute(permit, fn, options?.signal);
-    }
-    return this.#enqueue(
-      partition,
-      weight,
-      priority,
-      options,
-      fn as (context: never) => unknown,
-    ) as Promise<T>;
+    return this.#admit(options, fn as (context: never) => unknown) as Promise<T>;
   }
 
   wrap<A extends unknown[], T>(
@@ -357,6 +321,36 @@ class AdaptiveLimiter implements Limiter {
   }
 
   // --- admission -------------------------------------------------------------------------------------
+
+  /**
+   * `acquire` (no task: settles with the permit) and `run` (settles with the task's result): admitted now
+   * if nobody waits and the limit allows, else queued. Bad options reject rather than throw.
+   */
+  #admit(
+    options: AcquireOptions | undefined,
+    task: ((context: never) => unknown) | undefined,
+  ): Promise<unknown> {
+    let partition: Partition;
+    let priority: number;
+    let weight: number;
+    try {
+      partition =
+        options?.partition === undefined ? this.#defaultPartition : this.#partition(options.partition);
+      priority = options?.priority === undefined ? this.#defaultPriority : this.#priority(options.priority);
+      weight = options?.weight === undefined ? 1 : this.#weight(options.weight);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+    if (this.#waiting.size === 0) {
+      const permit = this.#admitNow(partition, weight, priority);
+      if (permit !== undefined) {
+        return task === undefined
+          ? Promise.resolve(permit)
+          : this.#execute(permit, task as (context: RunContext) => unknown, options?.signal);
+      }
+    }
+    return this.#enqueue(partition, weight, priority, options, task);
+  }
 
   /** Admits without queueing if the limit (and the partition's cap) allow; never touches the queue. */
   #admitNow(partition: Partition, weight: number, priority: number): LimiterPermit | undefined {
