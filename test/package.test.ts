@@ -69,8 +69,8 @@ describe('the package', {
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     assert.deepEqual(
       Object.keys(pkg.dependencies ?? {}),
-      ['yaml'],
-      'only the CLI and scenario files use yaml',
+      ['undici', 'yaml'],
+      'only the proxy (undici), the CLI and scenario files (yaml) have dependencies',
     );
   });
 });
