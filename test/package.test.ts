@@ -31,7 +31,7 @@ describe('the package', {
       limiter: 'function',
       permit: true,
       simulate: 'function',
-      catalogue: 6,
+      catalogue: 7,
       fetch: 'function',
       guard: 'function',
     });

@@ -10,8 +10,16 @@ export type {
   ReplicaSpec,
 } from './downstream.ts';
 export { Engine, type EngineOptions, type RunOptions } from './engine.ts';
+export { breakerPolicy, DownstreamError, retryPolicy } from './fault-policies.ts';
 export { builtinPolicies, outcomeOf } from './policies.ts';
-export type { PolicyContext, PolicyFactory, PolicyGate, Settlement, SimPolicy } from './policy.ts';
+export type {
+  AttemptEnd,
+  PolicyContext,
+  PolicyFactory,
+  PolicyGate,
+  Settlement,
+  SimPolicy,
+} from './policy.ts';
 export { erlangC, mmcMeanWait } from './queueing.ts';
 export { type Distribution, type DistributionSpec, distribution, Random } from './random.ts';
 export * from './report/index.ts';

@@ -1,4 +1,4 @@
-import { ConfigError, isConfigError } from '../core/errors.ts';
+import { ConfigError } from '../core/errors.ts';
 import { oneOf } from '../core/validate.ts';
 import { createLimiter } from '../limiter/limiter.ts';
 import type { AcquireOptions, LimiterOptions, Outcome, Permit, Priority } from '../limiter/types.ts';
@@ -8,6 +8,8 @@ import type { Limit } from '../limits/limit.ts';
 import { vegas } from '../limits/vegas.ts';
 import { windowed } from '../limits/windowed.ts';
 import { createRegulator, type RegulatorOptions } from '../regulator/regulator.ts';
+import { construct } from './construct.ts';
+import { breakerPolicy, retryPolicy } from './fault-policies.ts';
 import {
   nonePolicy,
   type PolicyContext,
@@ -17,7 +19,7 @@ import {
   type SimPolicy,
   staticPolicy,
 } from './policy.ts';
-import { isPlainObject, join, object } from './spec.ts';
+import { join, object } from './spec.ts';
 
 /**
  * The built-in policy types. Those named after a sluice component run that very component on the
@@ -32,6 +34,19 @@ import { isPlainObject, join, object } from './spec.ts';
  *   permit is released as a success, a drop (overload, timeout) or ignored (error).
  * - `regulator`: `createRegulator` options (`rate`, `min`, `max`, `burst`, `increase`, `backoff`, `interval`,
  *   `tolerance`, `baselineIntervals`, `queue`). An attempt takes `weight` tokens; its outcome is recorded.
+ * - `breaker`: `createBreaker` options. Refuses attempts (reason `"circuit-open"`) while the breaker is
+ *   open; overload, errors and timeouts count as failures (see `breakerPolicy`).
+ * - `retry`: `createRetry` inside the caller's call, with `attempts`, `backoff`, `budget` (see
+ *   `retryPolicy`). Each retry is a new attempt at the stages after it and at the downstream; the client
+ *   waits for the whole call.
+ *
+ * A pipeline in the order of `guard()`, `[{ type: "retry" }, { type: "breaker" }, { type: "limiter" }]`,
+ * runs the guard's policies (the downstream's `timeout` plays the guard's per-attempt timeout).
+ *
+ * Two kinds of retry. The workload's `retry` option models naive clients: each failed call is sent again
+ * on a fixed schedule, whatever the load, as a fresh call through the whole policy. The `retry` policy
+ * is sluice's own retry inside the call, bounded by its budget: under an outage, the first kind multiplies
+ * the load by its attempts, the second adds at most the budget's ratio (plus its small floor).
  *
  * Component options are checked by the component itself; an option it never reads is reported as unknown.
  */
@@ -40,6 +55,8 @@ export const builtinPolicies: Readonly<Record<string, PolicyFactory>> = {
   static: staticPolicy,
   limiter: limiterPolicy,
   regulator: regulatorPolicy,
+  breaker: breakerPolicy,
+  retry: retryPolicy,
 };
 
 /** How a settlement teaches a sluice component: overload signals are drops; others teach nothing. */
@@ -52,63 +69,6 @@ export function outcomeOf(settlement: Settlement): Outcome {
       return 'dropped';
     default:
       return 'ignore';
-  }
-}
-
-/**
- * Builds a component from scenario options. A `ConfigError` it throws is re-thrown with the option's path
- * inside the scenario (the component's own prefix, such as `gradient2.`, replaced by `path`). The options are
- * first handed to a build whose result is discarded, behind proxies that note which keys (nested ones too)
- * the component reads: a key it never read is a misspelt or unknown option, and is reported as such.
- */
-export function construct<T>(
-  path: string,
-  options: Record<string, unknown>,
-  build: (options: Record<string, unknown>) => T,
-  prefix = '',
-): T {
-  const read = new Set<string>();
-  const rethrow = (error: unknown): never => {
-    if (!isConfigError(error)) throw error;
-    const own = prefix !== '' && error.option.startsWith(`${prefix}.`);
-    throw new ConfigError(
-      join(path, own ? error.option.slice(prefix.length + 1) : error.option),
-      error.value,
-      error.expected,
-    );
-  };
-  try {
-    build(watch(options, '', read));
-  } catch (error) {
-    rethrow(error);
-  }
-  unread(options, '', read, path);
-  try {
-    return build(options);
-  } catch (error) {
-    return rethrow(error);
-  }
-}
-
-/** A view of `target` that records the dotted path of every key read, and watches nested plain objects. */
-function watch(target: Record<string, unknown>, at: string, read: Set<string>): Record<string, unknown> {
-  return new Proxy(target, {
-    get(t, key, receiver) {
-      const value: unknown = Reflect.get(t, key, receiver);
-      if (typeof key !== 'string') return value;
-      const here = at === '' ? key : `${at}.${key}`;
-      read.add(here);
-      return isPlainObject(value) ? watch(value, here, read) : value;
-    },
-  });
-}
-
-function unread(options: Record<string, unknown>, at: string, read: Set<string>, path: string): void {
-  for (const [key, value] of Object.entries(options)) {
-    const here = at === '' ? key : `${at}.${key}`;
-    if (!read.has(here))
-      throw new ConfigError(join(path, here), value, 'absent (an option this component does not have)');
-    if (isPlainObject(value)) unread(value, here, read, path);
   }
 }
 

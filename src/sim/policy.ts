@@ -51,6 +51,18 @@ export interface SimPolicy {
   readonly settleRounds?: number;
 }
 
+/** How an attempt ended for its caller (see `PolicyContext.hold`). */
+export interface AttemptEnd {
+  /** The attempt. */
+  readonly request: SimRequest;
+  /** The downstream's answer, `"timeout"` (the call timeout or the client's patience), or `"shed"`. */
+  readonly answer: Answer | 'shed';
+  /** Why it was shed (`"limit"`, `"circuit-open"`, ...); undefined unless `answer` is `"shed"`. */
+  readonly reason: string | undefined;
+  /** The retry-after hint of a refusal (ms); NaN for none. */
+  readonly retryAfterMs: number;
+}
+
 export interface PolicyContext {
   /** The simulation's clock (virtual): give it to the components the policy wraps. */
   readonly clock: Clock;
@@ -60,6 +72,24 @@ export interface PolicyContext {
   readonly downstream: DownstreamControl;
   /** Follows a promise; the callbacks run inside the simulation at the time it settles. */
   track<T>(promise: PromiseLike<T>, onValue: (value: T) => void, onError: (error: unknown) => void): void;
+  /**
+   * For policies that retry inside the caller's call (the `retry` type): the policy, not the client,
+   * hears how the attempt `request` ends (`onEnd`, called once, at that time), and the client request stays
+   * open until the policy sends another attempt (`retry`) or ends the call (`conclude`). Call it from
+   * `offer`, before the attempt can end.
+   */
+  hold(request: SimRequest, onEnd: (end: AttemptEnd) => void): void;
+  /**
+   * Sends the next attempt of a held call whose attempt `request` has ended: a retry (`attempt + 1`, the
+   * same client request, its work and its deadline), counted as one and offered to the whole policy now,
+   * and held with `onEnd`. Returns the new attempt (the policy's `offer` sees it before this returns).
+   */
+  retry(request: SimRequest, onEnd: (end: AttemptEnd) => void): SimRequest;
+  /**
+   * Ends a held call with the outcome of its last attempt `request` (which has ended). The client then
+   * acts as it would on that outcome: it is done, or its own `retry` (the workload's) sends a new call.
+   */
+  conclude(request: SimRequest): void;
 }
 
 /** Builds a policy from its scenario object (already checked to be an object with a `type`). */

@@ -1,3 +1,5 @@
+import type { AttemptEnd } from './policy.ts';
+
 /** How the downstream answered a request. */
 export type Response =
   /** Done. */
@@ -53,6 +55,11 @@ export class Attempt implements SimRequest {
   readonly work: number;
   readonly forced: Response | undefined;
 
+  /**
+   * The client's call this attempt belongs to: 0 for its first, 1 for its first retry (the workload's
+   * `retry`), ... A policy that retries inside a call sends attempts of the same call.
+   */
+  call = 0;
   /** Token the policy gave at admission, handed back when it is settled. */
   token: unknown = undefined;
   admittedAt = Number.NaN;
@@ -63,6 +70,14 @@ export class Attempt implements SimRequest {
   settled = false;
   /** True once the downstream has received it. */
   submitted = false;
+  /** Set while a policy holds the call (`PolicyContext.hold`): hears the attempt's end instead of the client. */
+  onEnd: ((end: AttemptEnd) => void) | undefined = undefined;
+  /** How the attempt ended for its caller, once it has. */
+  end: Answer | 'shed' | undefined = undefined;
+  /** The retry-after hint that came with `end` (ms, or NaN). */
+  retryAfterMs = Number.NaN;
+  /** True once its end has been acted on: the call concluded with it, or went on with a retry. */
+  concluded = false;
 
   constructor(
     id: number,

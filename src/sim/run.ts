@@ -5,6 +5,7 @@ import { Downstream, type DownstreamControl, type DownstreamSpec } from './downs
 import { Engine } from './engine.ts';
 import { builtinPolicies } from './policies.ts';
 import {
+  type AttemptEnd,
   buildPolicy,
   DEFAULT_SETTLE_ROUNDS,
   type PolicyFactory,
@@ -12,7 +13,7 @@ import {
   type SimPolicy,
 } from './policy.ts';
 import { Random } from './random.ts';
-import { Attempt, type Response, type SimRequest } from './request.ts';
+import { type Answer, Attempt, type Response, type SimRequest } from './request.ts';
 import { bool, checkKeys, object } from './spec.ts';
 import { type SimRecord, type SimSeries, type SimSummary, Stats } from './stats.ts';
 import { type RetryOn, type Source, sources, type WorkloadSpec } from './workload.ts';
@@ -237,6 +238,9 @@ export class Simulation {
         random: new Random(seed, 'policy'),
         downstream: this.#down,
         track: (promise, onValue, onError) => this.engine.track(promise, onValue, onError),
+        hold: (request, onEnd) => this.#hold(request as Attempt, onEnd),
+        retry: (request, onEnd) => this.#retryInCall(request as Attempt, onEnd),
+        conclude: (request) => this.#conclude(request as Attempt, 'conclude'),
       },
       factories,
     );
@@ -326,12 +330,19 @@ export class Simulation {
     this.#send(r);
   }
 
-  /** Offers an attempt (first or retry) to the policy. */
-  #send(r: Attempt): void {
+  /**
+   * Offers an attempt (first or retry) to the policy. A retry sent by a policy inside a call keeps the
+   * call's deadline, which breaks the arrival order the per-source patience queue relies on: it gets a
+   * timer of its own.
+   */
+  #send(r: Attempt, inOrder = true): void {
     const now = r.arrivedAt;
     this.#stats.offered(r, now);
     if (r.arrivedAt >= this.#warmup) this.#open++;
-    if (r.deadline !== Infinity) this.#patience[r.source]!.add(r);
+    if (r.deadline !== Infinity) {
+      if (inOrder) this.#patience[r.source]!.add(r);
+      else this.engine.at(r.deadline, () => this.#giveUp(r));
+    }
     try {
       this.policy.offer(r, this.#gate);
     } catch (error) {
@@ -363,7 +374,7 @@ export class Simulation {
     }
     this.#answer(r);
     this.#stats.shed(r, reason, now);
-    this.#failed(r, 'shed', retryAfterMs);
+    this.#ended(r, 'shed', reason, retryAfterMs);
   }
 
   #responded(r: Attempt, response: Response): void {
@@ -383,8 +394,7 @@ export class Simulation {
     }
     this.#answer(r);
     this.#stats.answered(r, response, now);
-    if (response === 'success') this.#stats.finished(r, true, now);
-    else this.#failed(r, response, Number.NaN);
+    this.#ended(r, response, undefined, Number.NaN);
   }
 
   /** The call timeout: the policy's side stops waiting; the downstream goes on with the work. */
@@ -396,7 +406,7 @@ export class Simulation {
     if (r.answered) return;
     this.#answer(r);
     this.#stats.answered(r, 'timeout', now);
-    this.#failed(r, 'timeout', Number.NaN);
+    this.#ended(r, 'timeout', undefined, Number.NaN);
   }
 
   /** The client's patience ran out. Whatever the policy or downstream do with the attempt now is wasted. */
@@ -404,7 +414,7 @@ export class Simulation {
     if (r.answered) return;
     this.#answer(r);
     this.#stats.answered(r, 'timeout', this.engine.now);
-    this.#failed(r, 'timeout', Number.NaN);
+    this.#ended(r, 'timeout', undefined, Number.NaN);
   }
 
   #answer(r: Attempt): void {
@@ -412,16 +422,76 @@ export class Simulation {
     if (r.arrivedAt >= this.#warmup) this.#open--;
   }
 
-  /** The attempt failed: the client retries if its policy says so, else the client request has failed. */
+  /**
+   * The attempt has ended for its caller. Its client request ends with it, unless a policy holds the call
+   * (it retries inside it, see `PolicyContext.hold`): the policy then hears the end, and later sends a retry
+   * or concludes the call.
+   */
+  #ended(r: Attempt, answer: Answer | 'shed', reason: string | undefined, retryAfterMs: number): void {
+    r.end = answer;
+    r.retryAfterMs = retryAfterMs;
+    const onEnd = r.onEnd;
+    if (onEnd === undefined) {
+      this.#conclude(r, undefined);
+      return;
+    }
+    r.onEnd = undefined;
+    onEnd({ request: r, answer, reason, retryAfterMs });
+  }
+
+  /** The client request ends with attempt `r`: it succeeded, or its client reacts to the failure. */
+  #conclude(r: Attempt, by: string | undefined): void {
+    const end = r.end;
+    if (by !== undefined && (end === undefined || r.concluded || r.onEnd !== undefined)) {
+      throw new Error(`sluice sim: ${by}(attempt ${r.id}) on an attempt that has not ended, or twice`);
+    }
+    r.concluded = true;
+    if (end === 'success') this.#stats.finished(r, true, this.engine.now);
+    else this.#failed(r, end!, r.retryAfterMs);
+  }
+
+  #hold(r: Attempt, onEnd: (end: AttemptEnd) => void): void {
+    if (r.end !== undefined) throw new Error(`sluice sim: hold(attempt ${r.id}) after it ended`);
+    r.onEnd = onEnd;
+  }
+
+  /** A retry inside a held call: the next attempt, now, with the call's deadline. */
+  #retryInCall(prev: Attempt, onEnd: (end: AttemptEnd) => void): Attempt {
+    if (prev.end === undefined || prev.concluded || prev.onEnd !== undefined) {
+      throw new Error(`sluice sim: retry(attempt ${prev.id}) of an attempt that has not ended, or twice`);
+    }
+    prev.concluded = true;
+    const at = this.engine.now;
+    const next = new Attempt(
+      this.#nextId++,
+      prev.source,
+      prev.attempt + 1,
+      at,
+      prev.firstArrivedAt,
+      prev.priority,
+      prev.weight,
+      prev.key,
+      prev.partition,
+      prev.deadline,
+      prev.work,
+      prev.forced,
+    );
+    next.call = prev.call;
+    next.onEnd = onEnd;
+    this.#send(next, false);
+    return next;
+  }
+
+  /** The call failed: the client retries if its workload says so, else the client request has failed. */
   #failed(r: Attempt, failure: RetryOn, retryAfterMs: number): void {
     const source = this.#sources[r.source]!;
     const retry = source.retry;
     const now = this.engine.now;
-    if (retry === undefined || r.attempt >= retry.attempts || !retry.retries(failure)) {
+    if (retry === undefined || r.call >= retry.attempts || !retry.retries(failure)) {
       this.#stats.finished(r, false, now);
       return;
     }
-    const delay = retry.delay(r.attempt + 1, retryAfterMs, this.#retryRandom[r.source]!);
+    const delay = retry.delay(r.call + 1, retryAfterMs, this.#retryRandom[r.source]!);
     this.engine.after(delay, () => {
       const at = this.engine.now;
       const next = new Attempt(
@@ -438,6 +508,7 @@ export class Simulation {
         r.work,
         r.forced,
       );
+      next.call = r.call + 1;
       this.#send(next);
     });
   }

@@ -124,7 +124,11 @@ export interface RequestSpec {
    * work may still go on downstream). It is passed to the policy as the request's deadline. Default none.
    */
   readonly timeout?: number;
-  /** How the client retries failed attempts. Default no retries. */
+  /**
+   * How the client retries failed calls: a naive client, outside any policy, on a fixed schedule and with
+   * no budget, each retry a fresh call through the whole policy. For sluice's own retry (budgeted, inside
+   * the call, as `guard()` runs it) use the `retry` policy type instead. Default no retries.
+   */
   readonly retry?: RetrySpec;
 }
 
@@ -132,7 +136,7 @@ export interface RequestSpec {
 export type RetryOn = 'shed' | 'overload' | 'error' | 'timeout';
 
 export interface RetrySpec {
-  /** Retries after the first attempt. Default 3. */
+  /** Retries after the first call (each a new call, whatever a `retry` policy does inside it). Default 3. */
   readonly attempts?: number;
   /**
    * Delay before retry k (1-based). A number is a constant delay (0: at once, the storm-maker). An object

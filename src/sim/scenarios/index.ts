@@ -4,6 +4,7 @@ import type { ComparePolicy } from './compare.ts';
 import { diurnal } from './diurnal.ts';
 import { downstreamOutage } from './downstream-outage.ts';
 import { flashCrowd } from './flash-crowd.ts';
+import { outageRetries } from './outage-retries.ts';
 import { retryStorm } from './retry-storm.ts';
 import { steadyOverload } from './steady-overload.ts';
 
@@ -82,6 +83,27 @@ export const catalogue: readonly CatalogueEntry[] = [
     compare: [none, fixed(20), adaptive],
   },
   {
+    name: 'outage-retries',
+    title: 'Fail-fast outage: retries within a budget',
+    description:
+      'At half load, the service answers every request 503 within 5 ms for 10 s, then recovers. Retrying ' +
+      'inside each call without a budget (3 attempts) triples the attempts on the failing service; ' +
+      "sluice's retry budget holds them to about 1.1 times the first attempts; the guard's breaker keeps " +
+      'almost all of them off the service and lets the load back once its probes succeed.',
+    scenario: outageRetries,
+    compare: [
+      none,
+      fixed(20),
+      adaptive,
+      { name: 'retry-no-budget', policy: { type: 'retry', attempts: 3, budget: false } },
+      { name: 'retry', policy: { type: 'retry' } },
+      {
+        name: 'guard',
+        policy: [{ type: 'retry' }, { type: 'breaker' }, { type: 'limiter' }],
+      },
+    ],
+  },
+  {
     name: 'diurnal',
     title: 'A diurnal day in two minutes',
     description:
@@ -110,4 +132,4 @@ export {
   resolvePolicies,
   uniqueNames,
 } from './compare.ts';
-export { capacityDrop, diurnal, downstreamOutage, flashCrowd, retryStorm, steadyOverload };
+export { capacityDrop, diurnal, downstreamOutage, flashCrowd, outageRetries, retryStorm, steadyOverload };
