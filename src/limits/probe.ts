@@ -94,7 +94,9 @@ export class Prober {
 
   /** True when a probe should start now, at a decision point with the limit at `limit`. */
   due(now: number, limit: number): boolean {
-    if (this.#active || this.interval === Number.POSITIVE_INFINITY) return false;
+    // At a limit of one there is no lower level to compare with: a probe would change nothing, yet it would
+    // take the round and reset the growth of the estimate, pinning the limit at one.
+    if (this.#active || this.interval === Number.POSITIVE_INFINITY || limit < 2) return false;
     return now >= this.#nextAt || limit * 2 <= this.#anchor;
   }
 
