@@ -4,13 +4,14 @@ import { isScenarioFileError } from '../sim/scenario-file.ts';
 import type { Command } from './command.ts';
 import { isUsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
+import { proxyCommand } from './proxy.ts';
 import { simulateCommand } from './simulate.ts';
 
 /**
  * The `sluice` command line. Subcommands are modules implementing `Command`; `demo`, `proxy`,
  * `autoscale` and `dashboard` join `simulate` here as they are written.
  */
-export const commands: readonly Command[] = [simulateCommand];
+export const commands: readonly Command[] = [simulateCommand, proxyCommand];
 
 /** Exit statuses. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;

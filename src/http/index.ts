@@ -11,3 +11,19 @@ export {
   isHttpStatusError,
   type SluiceRequestOptions,
 } from './fetch.ts';
+export {
+  byHeader,
+  byMethod,
+  byRoute,
+  type Classification,
+  type Classifier,
+  createServerProtection,
+  type Reply,
+  type RequestInfo,
+  type RouteSnapshot,
+  ServerProtection,
+  type ServerProtectionOptions,
+  type ServerSnapshot,
+  sendReply,
+} from './server/core.ts';
+export { type ProtectedListener, protect } from './server/node.ts';

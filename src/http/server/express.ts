@@ -1,0 +1,23 @@
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { type Reply, ServerProtection, type ServerProtectionOptions, sendReply } from './core.ts';
+
+/** Express 5 middleware guarded by a `ServerProtection`; the core is at `.protection`. */
+export type ProtectionMiddleware = RequestHandler & { readonly protection: ServerProtection };
+
+/**
+ * Express 5 middleware: mount it first (`app.use(expressProtection())`) so that refused requests cost
+ * nothing. It runs before routing, so classifiers see the path (`route` is undefined) and metrics are
+ * bucketed by method and path unless `route` names them.
+ */
+export function expressProtection(
+  options?: ServerProtectionOptions | ServerProtection,
+): ProtectionMiddleware {
+  const protection = options instanceof ServerProtection ? options : new ServerProtection(options);
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    protection.handle(req, res, undefined, (reply?: Reply) => {
+      if (reply === undefined) next();
+      else sendReply(res, reply);
+    });
+  };
+  return Object.assign(middleware, { protection });
+}

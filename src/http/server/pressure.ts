@@ -1,0 +1,224 @@
+import { getHeapStatistics } from 'node:v8';
+import type { Clock, Timer } from '../../core/clock.ts';
+import { ConfigError } from '../../core/errors.ts';
+import { fraction, func, integer, or, positive } from '../../core/validate.ts';
+import type { Limit, LimitChange, LimitSample } from '../../limits/limit.ts';
+import { EventLoopMonitor } from '../../signals/event-loop.ts';
+import type { PressureLevel } from '../../signals/pressure.ts';
+
+/** What the process reports about its own health, read once per interval. NaN means "unknown". */
+export interface LoadReading {
+  /** 99th percentile of the event-loop delay over the last interval (ms). */
+  readonly eventLoopDelayMs: number;
+  /** Fraction of the last interval the event loop was busy, in [0, 1]. */
+  readonly eventLoopUtilization: number;
+  /** Heap in use as a fraction of the heap's size limit, in [0, 1]. */
+  readonly heapUsed: number;
+}
+
+export interface ServerPressureOptions {
+  /** Time between readings (ms). Default 1000. */
+  readonly interval?: number;
+  /** Event-loop delay p99 (ms) at which the process is critical. Default 200. */
+  readonly maxEventLoopDelay?: number;
+  /** Event-loop utilisation at which the process is critical, in (0, 1]. Default 0.98. */
+  readonly maxEventLoopUtilization?: number;
+  /** Heap used, as a fraction of the heap limit, at which the process is critical, in (0, 1]. Default 0.9. */
+  readonly maxHeapUsed?: number;
+  /** Fraction of each maximum at which the process is elevated, in (0, 1). Default 0.7. */
+  readonly elevatedAt?: number;
+  /** Lowest limit the pressure cap imposes, an integer >= 1. Default 1. */
+  readonly minLimit?: number;
+  /**
+   * Reads the load. Default: an `EventLoopMonitor` on the same clock and interval for the delay and the
+   * utilisation, and `process.memoryUsage().heapUsed` over V8's heap size limit.
+   */
+  readonly read?: () => LoadReading;
+}
+
+const NO_LOAD: LoadReading = Object.freeze({
+  eventLoopDelayMs: Number.NaN,
+  eventLoopUtilization: Number.NaN,
+  heapUsed: Number.NaN,
+});
+
+/** Leaving a level takes the load ratio below this fraction of the threshold that entered it. */
+const HYSTERESIS = 0.9;
+/** Cap multipliers per reading: elevated trims, critical halves; normal grows the cap by 10 % (at least 1). */
+const ELEVATED_FACTOR = 0.9;
+const CRITICAL_FACTOR = 0.5;
+const GROWTH = 0.1;
+
+/**
+ * Process pressure as a ceiling on an adaptive limit.
+ *
+ * Why a ceiling and not fixed thresholds that refuse everything (what @fastify/under-pressure does): a
+ * blocked event loop or a full heap means every admitted request costs more than the latency-based
+ * algorithm has learnt, but the algorithm only sees it once latency has already risen, and never sees the
+ * heap. The ceiling closes that gap: each reading under pressure cuts it multiplicatively from what the
+ * server is doing now (in flight, since a ceiling above it would not bite for many readings), and each
+ * normal reading grows it back by 10 % until it no longer binds and is removed. The limiter then queues
+ * and sheds by priority as for any limit, so important traffic keeps flowing while the process recovers,
+ * instead of a binary 503 for everyone. The inner algorithm keeps learning underneath, untouched.
+ *
+ * The level is the largest load ratio (reading / its maximum): critical at >= 1, elevated at >= `elevatedAt`,
+ * each left once the ratio falls below 90 % of its threshold.
+ */
+export class ProcessPressure implements Limit {
+  readonly name: string;
+  readonly #inner: Limit;
+  readonly #clock: Clock;
+  readonly #interval: number;
+  readonly #maxDelay: number;
+  readonly #maxElu: number;
+  readonly #maxHeap: number;
+  readonly #elevatedAt: number;
+  readonly #minLimit: number;
+  readonly #read: () => LoadReading;
+  readonly #monitor: EventLoopMonitor | undefined;
+  readonly #inflight: () => number;
+  #listeners: ((change: LimitChange) => void)[] = [];
+  #cap = Number.POSITIVE_INFINITY;
+  #current: number;
+  #level: PressureLevel = 'normal';
+  #ratio = 0;
+  #load: LoadReading = NO_LOAD;
+  #timer: Timer | undefined = undefined;
+  readonly #tick = (): void => {
+    this.sample();
+    this.#timer = this.#clock.setTimer(this.#tick, this.#interval, { ref: false });
+  };
+
+  constructor(inner: Limit, clock: Clock, inflight: () => number, options: ServerPressureOptions = {}) {
+    if (typeof options !== 'object' || options === null)
+      throw new ConfigError('pressure', options, 'an options object or false');
+    this.#inner = inner;
+    this.name = `pressure(${inner.name})`;
+    this.#clock = clock;
+    this.#inflight = inflight;
+    this.#interval = positive('pressure.interval', or(options.interval, 1000));
+    this.#maxDelay = positive('pressure.maxEventLoopDelay', or(options.maxEventLoopDelay, 200));
+    this.#maxElu = openUnit('pressure.maxEventLoopUtilization', or(options.maxEventLoopUtilization, 0.98));
+    this.#maxHeap = openUnit('pressure.maxHeapUsed', or(options.maxHeapUsed, 0.9));
+    this.#elevatedAt = fraction('pressure.elevatedAt', or(options.elevatedAt, 0.7), { open: true });
+    this.#minLimit = integer('pressure.minLimit', or(options.minLimit, 1), 1);
+    if (options.read === undefined) {
+      const monitor = new EventLoopMonitor({ clock, interval: this.#interval });
+      this.#monitor = monitor;
+      const limit = getHeapStatistics().heap_size_limit;
+      this.#read = () => ({
+        eventLoopDelayMs: monitor.reading.delayP99Ms,
+        eventLoopUtilization: monitor.reading.utilization,
+        heapUsed: process.memoryUsage().heapUsed / limit,
+      });
+    } else {
+      this.#read = func('pressure.read', options.read);
+      this.#monitor = undefined;
+    }
+    this.#current = inner.current;
+    inner.onChange(() => this.#publish('inner'));
+  }
+
+  get current(): number {
+    return this.#current;
+  }
+
+  get level(): PressureLevel {
+    return this.#level;
+  }
+
+  /** The largest load ratio at the last reading (1 is critical). */
+  get ratio(): number {
+    return this.#ratio;
+  }
+
+  get load(): LoadReading {
+    return this.#load;
+  }
+
+  /** The ceiling in force; `Infinity` when pressure does not bind. */
+  get cap(): number {
+    return this.#cap;
+  }
+
+  update(sample: LimitSample): number {
+    this.#inner.update(sample);
+    return this.#current;
+  }
+
+  onChange(listener: (change: LimitChange) => void): () => void {
+    this.#listeners = [...this.#listeners, listener];
+    return () => {
+      this.#listeners = this.#listeners.filter((l) => l !== listener);
+    };
+  }
+
+  /** Starts the periodic readings (idempotent). */
+  start(): void {
+    if (this.#timer !== undefined) return;
+    this.#monitor?.start();
+    this.#timer = this.#clock.setTimer(this.#tick, this.#interval, { ref: false });
+  }
+
+  stop(): void {
+    this.#timer?.cancel();
+    this.#timer = undefined;
+    this.#monitor?.stop();
+  }
+
+  /** Takes one reading and moves the level and the ceiling; the timer calls it every interval. */
+  sample(): void {
+    const load = this.#read();
+    this.#load = load;
+    const ratio = Math.max(
+      nonNaN(load.eventLoopDelayMs / this.#maxDelay),
+      nonNaN(load.eventLoopUtilization / this.#maxElu),
+      nonNaN(load.heapUsed / this.#maxHeap),
+    );
+    this.#ratio = ratio;
+    const e = this.#elevatedAt;
+    const was = this.#level;
+    const level: PressureLevel =
+      ratio >= 1 || (was === 'critical' && ratio >= HYSTERESIS)
+        ? 'critical'
+        : ratio >= e || (was !== 'normal' && ratio >= e * HYSTERESIS)
+          ? 'elevated'
+          : 'normal';
+    this.#level = level;
+    if (level === 'normal') {
+      if (this.#cap !== Number.POSITIVE_INFINITY) {
+        const grown = Math.ceil(this.#cap + Math.max(1, this.#cap * GROWTH));
+        this.#cap = grown >= this.#inner.current ? Number.POSITIVE_INFINITY : grown;
+      }
+    } else {
+      const base = Math.min(this.#current, Math.max(this.#inflight(), this.#minLimit));
+      const factor = level === 'critical' ? CRITICAL_FACTOR : ELEVATED_FACTOR;
+      this.#cap = Math.max(this.#minLimit, Math.floor(base * factor));
+    }
+    this.#publish(level);
+  }
+
+  #publish(rule: string): void {
+    const next = Math.min(this.#inner.current, this.#cap);
+    const previous = this.#current;
+    if (next === previous) return;
+    this.#current = next;
+    const change: LimitChange = {
+      previous,
+      limit: next,
+      rule: rule === 'inner' ? 'inner' : `pressure-${rule}`,
+      signals: { cap: this.#cap, ratio: this.#ratio },
+    };
+    for (const l of this.#listeners) l(change);
+  }
+}
+
+function nonNaN(x: number): number {
+  return Number.isNaN(x) ? 0 : x;
+}
+
+function openUnit(option: string, value: unknown): number {
+  if (typeof value !== 'number' || !(value > 0 && value <= 1))
+    throw new ConfigError(option, value, 'a number in (0, 1]');
+  return value;
+}
