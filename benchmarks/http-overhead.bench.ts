@@ -1,0 +1,379 @@
+/**
+ * What sluice's server protection costs on the wire, and whether it holds memory flat under overload.
+ *
+ * 1. Overhead at no load: requests per second (autocannon, closed loop, 10 connections) through Fastify
+ *    with the sluice plugin against plain Fastify on a hello-world route, and through `sluice proxy`
+ *    against a plain undici proxy of the same shape, in front of one hello-world origin. Every server runs
+ *    in its own child process; candidates are interleaved over rounds and reported as medians and ratios.
+ *    Target: each ratio >= 0.95.
+ * 2. Memory at 10x overload: a `protect()`-guarded node:http gateway (child process) in front of a
+ *    thread-pool downstream (SLOTS slots, 50 ms each), offered 10x the downstream's capacity by an
+ *    open-loop generator (arrivals on a schedule, at most MAX_OUTSTANDING requests open; an arrival
+ *    finding them all open is counted as skipped, never queued). The gateway's RSS and heapUsed are sampled
+ *    every second, and its heap after a full collection at the start (after a warm-up) and at the end.
+ *    Targets: the retained heap (after a full collection) and RSS (medians of the first and last 5 s, and
+ *    the maximum) within +/-10% of the start.
+ *
+ * Run with `npm run bench:http` (`--quick` for a short smoke run). Writes
+ * benchmarks/results/http-overhead.json (not with --quick).
+ */
+import autocannon from 'autocannon';
+import { Pool } from 'undici';
+import { environment, fixed, percent, summarise, table, writeJson } from './lib/harness.ts';
+import { type MemoryReading, type RemoteServer, spawnServer } from './lib/http-servers.ts';
+import { spawnThreadPoolServer } from './lib/thread-pool-server.ts';
+
+const quick = process.argv.includes('--quick');
+// A control for the memory run: caps V8's young generation in the gateway (MB per semi-space), to tell
+// the collector's own growth apart from state sluice keeps. Skips the overhead part; writes no results.
+const semiSpace = process.argv.find((a) => a.startsWith('--semi-space='))?.slice('--semi-space='.length);
+const gatewayFlags = semiSpace === undefined ? [] : [`--max-semi-space-size=${semiSpace}`];
+const CONNECTIONS = 10;
+const DURATION = quick ? 2 : 5;
+const WARMUP = quick ? 1 : 2;
+const ROUNDS = quick ? 1 : 3;
+
+const SLOTS = 10;
+const SERVICE_MS = 50;
+const CAPACITY = (SLOTS * 1000) / SERVICE_MS;
+const OVERLOAD = 10;
+const OVERLOAD_WARMUP_S = quick ? 2 : 5;
+const OVERLOAD_S = quick ? 10 : 60;
+const MAX_OUTSTANDING = 512;
+const CLIENT_TIMEOUT_MS = 5000;
+const WINDOW = 5;
+const TOLERANCE = 0.1;
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+interface Run {
+  readonly rps: number;
+  readonly p99: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+async function cannon(url: string, duration: number): Promise<Run> {
+  const r = await autocannon({ url, connections: CONNECTIONS, duration });
+  return { rps: r.requests.average, p99: r.latency.p99, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+
+/** Interleaved closed-loop runs: each round starts from a different candidate. */
+async function overhead(candidates: readonly RemoteServer[]): Promise<Map<string, Run[]>> {
+  const runs = new Map<string, Run[]>(candidates.map((c) => [c.kind, []]));
+  for (const c of candidates) await cannon(c.url, WARMUP);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (let k = 0; k < candidates.length; k++) {
+      const c = candidates[(round + k) % candidates.length]!;
+      runs.get(c.kind)!.push(await cannon(c.url, DURATION));
+    }
+  }
+  return runs;
+}
+
+interface OverheadRow {
+  readonly name: string;
+  readonly rps: number;
+  readonly rounds: readonly number[];
+  readonly p99: number;
+  readonly non2xx: number;
+  readonly errors: number;
+}
+
+function rows(runs: Map<string, Run[]>): OverheadRow[] {
+  return [...runs].map(([name, rs]) => ({
+    name,
+    rps: summarise(rs.map((r) => r.rps)).median,
+    rounds: rs.map((r) => Math.round(r.rps)),
+    p99: summarise(rs.map((r) => r.p99)).median,
+    non2xx: rs.reduce((s, r) => s + r.non2xx, 0),
+    errors: rs.reduce((s, r) => s + r.errors, 0),
+  }));
+}
+
+interface LoadCounts {
+  sent: number;
+  skipped: number;
+  ok: number;
+  shed: number;
+  other: number;
+  errors: number;
+}
+
+/** Open-loop arrivals at `rate` per second, evenly spaced, until `stop()`. */
+function openLoop(url: string, rate: number): { counts: LoadCounts; stop(): Promise<void> } {
+  const pool = new Pool(url, { connections: MAX_OUTSTANDING, pipelining: 1 });
+  const counts: LoadCounts = { sent: 0, skipped: 0, ok: 0, shed: 0, other: 0, errors: 0 };
+  let outstanding = 0;
+  let due = 0;
+  const started = performance.now();
+  const fire = (): void => {
+    outstanding++;
+    counts.sent++;
+    pool
+      .request({
+        path: '/',
+        method: 'GET',
+        headersTimeout: CLIENT_TIMEOUT_MS,
+        bodyTimeout: CLIENT_TIMEOUT_MS,
+      })
+      .then(
+        async (res) => {
+          await res.body.dump();
+          if (res.statusCode === 200) counts.ok++;
+          else if (res.statusCode === 503 || res.statusCode === 429) counts.shed++;
+          else counts.other++;
+        },
+        () => {
+          counts.errors++;
+        },
+      )
+      .finally(() => {
+        outstanding--;
+      });
+  };
+  const timer = setInterval(() => {
+    const target = Math.floor(((performance.now() - started) / 1000) * rate);
+    for (; due < target; due++) {
+      if (outstanding < MAX_OUTSTANDING) fire();
+      else counts.skipped++;
+    }
+  }, 1);
+  return {
+    counts,
+    async stop() {
+      clearInterval(timer);
+      while (outstanding > 0) await sleep(20);
+      await pool.close();
+    },
+  };
+}
+
+interface Sample {
+  readonly t: number;
+  readonly rss: number;
+  readonly heapUsed: number;
+  readonly heapTotal: number;
+  readonly newSpace: number;
+  readonly oldSpace: number;
+  readonly limit: number | undefined;
+  readonly inflight: number | undefined;
+  readonly queued: number | undefined;
+}
+
+const mb = (bytes: number): string => fixed(bytes / 2 ** 20, 1);
+
+async function overload(): Promise<Record<string, unknown>> {
+  const downstream = await spawnThreadPoolServer({
+    slots: SLOTS,
+    queue: 1000,
+    service: { type: 'constant', value: SERVICE_MS },
+    seed: 1,
+  });
+  const gateway = await spawnServer('gateway', {
+    upstream: `http://127.0.0.1:${downstream.port}`,
+    connections: 256,
+    nodeFlags: gatewayFlags,
+  });
+  const rate = CAPACITY * OVERLOAD;
+  const load = openLoop(gateway.url, rate);
+  await sleep(OVERLOAD_WARMUP_S * 1000);
+  const startGc = await gateway.memoryAfterGc();
+  const samples: Sample[] = [];
+  const began = performance.now();
+  const sample = (m: MemoryReading): void => {
+    samples.push({
+      t: Math.round((performance.now() - began) / 100) / 10,
+      rss: m.rss,
+      heapUsed: m.heapUsed,
+      heapTotal: m.heapTotal,
+      newSpace: m.spaces['new_space'] ?? 0,
+      oldSpace: m.spaces['old_space'] ?? 0,
+      limit: m.limit,
+      inflight: m.inflight,
+      queued: m.queued,
+    });
+  };
+  const before = { ...load.counts };
+  for (let s = 1; s <= OVERLOAD_S; s++) {
+    await sleep(Math.max(0, began + s * 1000 - performance.now()));
+    sample(await gateway.memory());
+  }
+  const endGc = await gateway.memoryAfterGc();
+  const elapsed = (performance.now() - began) / 1000;
+  const after = { ...load.counts };
+  await load.stop();
+  await gateway.close();
+  await downstream.close();
+
+  // Start and end are medians over the first and the last WINDOW samples: one sample lands anywhere on
+  // the collector's sawtooth, a window sees its middle.
+  const window = (from: number, key: 'rss' | 'heapUsed' | 'heapTotal'): number =>
+    summarise(samples.slice(from, from + WINDOW).map((s) => s[key])).median;
+  const tail = Math.max(0, samples.length - WINDOW);
+  const memoryRows = (['rss', 'heapTotal', 'heapUsed'] as const).map((key) => {
+    const start = window(0, key);
+    const end = window(tail, key);
+    const max = Math.max(...samples.map((s) => s[key]));
+    return { key, start, end, max, endOverStart: end / start, maxOverStart: max / start };
+  });
+  const heapAfterGc = {
+    start: startGc.heapUsed,
+    end: endGc.heapUsed,
+    endOverStart: endGc.heapUsed / startGc.heapUsed,
+  };
+  const delta = (k: keyof LoadCounts): number => (after[k] - before[k]) / elapsed;
+  const offered = (after.sent + after.skipped - before.sent - before.skipped) / elapsed;
+  const within = (r: number): boolean => r >= 1 - TOLERANCE && r <= 1 + TOLERANCE;
+  const rssFlat = within(memoryRows[0]!.endOverStart) && within(memoryRows[0]!.maxOverStart);
+  const heapFlat = within(heapAfterGc.endOverStart);
+
+  table(
+    `Gateway at ${OVERLOAD}x overload (capacity ${CAPACITY} req/s, target ${rate} req/s, ${OVERLOAD_S} s after ${OVERLOAD_WARMUP_S} s warm-up${gatewayFlags.length > 0 ? `, gateway ${gatewayFlags.join(' ')}` : ''}), per second`,
+    ['', 'offered', 'sent', 'skipped', '200', 'shed 503/429', 'other', 'errors'],
+    [
+      [
+        'req/s',
+        fixed(offered, 0),
+        fixed(delta('sent'), 0),
+        fixed(delta('skipped'), 0),
+        fixed(delta('ok'), 0),
+        fixed(delta('shed'), 0),
+        fixed(delta('other'), 0),
+        fixed(delta('errors'), 0),
+      ],
+    ],
+  );
+  const every = Math.max(1, Math.floor(samples.length / 12));
+  table(
+    'Gateway memory (MB) and limiter over time',
+    ['t (s)', 'rss', 'heapTotal', 'new space', 'old space', 'heapUsed', 'limit', 'inflight', 'queued'],
+    samples
+      .filter((_, i) => i % every === 0 || i === samples.length - 1)
+      .map((s) => [
+        fixed(s.t, 1),
+        mb(s.rss),
+        mb(s.heapTotal),
+        mb(s.newSpace),
+        mb(s.oldSpace),
+        mb(s.heapUsed),
+        fixed(s.limit ?? Number.NaN, 1),
+        String(s.inflight ?? ''),
+        String(s.queued ?? ''),
+      ]),
+  );
+  table(
+    `Gateway memory: start (median of first ${WINDOW} s after warm-up) vs end (last ${WINDOW} s) vs max`,
+    ['', 'start MB', 'end MB', 'max MB', 'end/start', 'max/start'],
+    [
+      ...memoryRows.map((r) => [
+        r.key,
+        mb(r.start),
+        mb(r.end),
+        mb(r.max),
+        fixed(r.endOverStart, 3),
+        fixed(r.maxOverStart, 3),
+      ]),
+      [
+        'heapUsed after full GC',
+        mb(heapAfterGc.start),
+        mb(heapAfterGc.end),
+        '',
+        fixed(heapAfterGc.endOverStart, 3),
+        '',
+      ],
+    ],
+  );
+  const verdict = (ok: boolean): string => (ok ? 'PASS' : 'FAIL');
+  console.log(
+    `\nretained heap (after full GC) end/start within +/-10%: ${verdict(heapFlat)}` +
+      `\nrss end/start and max/start within +/-10%: ${verdict(rssFlat)}` +
+      (offered < rate * 0.9
+        ? `\n(note: the generator reached only ${fixed(offered / CAPACITY, 1)}x capacity)`
+        : ''),
+  );
+  return {
+    capacity: CAPACITY,
+    targetRate: rate,
+    offeredRate: offered,
+    seconds: OVERLOAD_S,
+    warmupSeconds: OVERLOAD_WARMUP_S,
+    perSecond: {
+      sent: delta('sent'),
+      skipped: delta('skipped'),
+      ok: delta('ok'),
+      shed: delta('shed'),
+      other: delta('other'),
+      errors: delta('errors'),
+    },
+    startAfterGc: startGc,
+    endAfterGc: endGc,
+    memory: memoryRows,
+    heapAfterGc,
+    retainedHeapFlat: heapFlat,
+    rssFlat,
+    samples,
+  };
+}
+
+function overheadTable(title: string, result: OverheadRow[], base: string): number {
+  const baseline = result.find((r) => r.name === base)!.rps;
+  table(
+    title,
+    ['server', 'req/s (median)', 'rounds', 'p99 ms', 'non-2xx', 'errors', 'vs plain'],
+    result.map((r) => [
+      r.name,
+      fixed(r.rps, 0),
+      r.rounds.join(' / '),
+      fixed(r.p99, 1),
+      String(r.non2xx),
+      String(r.errors),
+      percent(r.rps / baseline),
+    ]),
+  );
+  const other = result.find((r) => r.name !== base)!;
+  return other.rps / baseline;
+}
+
+async function overheads(): Promise<Record<string, unknown>> {
+  const origin = await spawnServer('hello');
+  const fastifyPlain = await spawnServer('fastify-plain');
+  const fastifySluice = await spawnServer('fastify-sluice');
+  const proxyPlain = await spawnServer('proxy-plain', { upstream: origin.url });
+  const proxySluice = await spawnServer('proxy-sluice', { upstream: origin.url });
+
+  console.log(
+    `Overhead at no load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} interleaved rounds`,
+  );
+  const fastifyRuns = rows(await overhead([fastifyPlain, fastifySluice]));
+  const fastifyRatio = overheadTable('Fastify hello world', fastifyRuns, 'fastify-plain');
+  const proxyRuns = rows(await overhead([proxyPlain, proxySluice]));
+  const proxyRatio = overheadTable(
+    'Reverse proxy in front of a hello-world origin',
+    proxyRuns,
+    'proxy-plain',
+  );
+  await Promise.all([origin, fastifyPlain, fastifySluice, proxyPlain, proxySluice].map((s) => s.close()));
+  console.log(
+    `\nFastify plugin >= 95% of plain: ${fixed(fastifyRatio * 100, 1)}% ${fastifyRatio >= 0.95 ? 'PASS' : 'FAIL'}` +
+      `\nsluice proxy >= 95% of plain undici proxy: ${fixed(proxyRatio * 100, 1)}% ${proxyRatio >= 0.95 ? 'PASS' : 'FAIL'}`,
+  );
+  return {
+    connections: CONNECTIONS,
+    durationSeconds: DURATION,
+    rounds: ROUNDS,
+    fastify: { runs: fastifyRuns, ratio: fastifyRatio, pass: fastifyRatio >= 0.95 },
+    proxy: { runs: proxyRuns, ratio: proxyRatio, pass: proxyRatio >= 0.95 },
+  };
+}
+
+const overheadResult = semiSpace === undefined ? await overheads() : undefined;
+const memory = await overload();
+
+if (!quick && overheadResult !== undefined) {
+  writeJson(new URL('./results/http-overhead.json', import.meta.url), {
+    environment: environment(),
+    overhead: overheadResult,
+    memory,
+  });
+}
