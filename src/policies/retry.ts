@@ -316,7 +316,10 @@ export function isRetryableError(error: unknown): boolean {
 function transient(e: object): boolean | undefined {
   if (isSluiceError(e)) {
     if (isRejectedError(e)) return e.reason !== 'deadline' && e.reason !== 'aborted';
-    return e.code === 'SLUICE_TIMEOUT';
+    if (e.code === 'SLUICE_TIMEOUT') return true;
+    // An HTTP status carried by a sluice error (the guarded fetch's HttpStatusError) decides like any other.
+    const status = (e as { status?: unknown }).status;
+    return typeof status === 'number' && transientStatus.has(status);
   }
   const x = e as {
     name?: unknown;

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { ConfigError, RejectedError, type RejectReason } from '../../src/core/errors.ts';
+import { HttpStatusError } from '../../src/http/fetch.ts';
 import { CircuitOpenError } from '../../src/policies/breaker/error.ts';
 import { isRetryableError, parseRetryAfter, retryAfterMs } from '../../src/policies/retry.ts';
 import { TimeoutError } from '../../src/policies/timeout.ts';
@@ -99,5 +100,18 @@ describe('retry: Retry-After hints', () => {
       parseRetryAfter('soon', () => now),
       undefined,
     );
+  });
+});
+
+describe('isRetryableError and the guarded fetch', () => {
+  it('reads the status of an HttpStatusError like any HTTP status', () => {
+    // A sluice error used to settle the question before its status was read: a 503 thrown by
+    // createFetch({ throwOnError: true }) was never retried by a default retry policy.
+    const error = (status: number) =>
+      new HttpStatusError('GET', 'http://127.0.0.1/x', new Response(null, { status }));
+    assert.equal(isRetryableError(error(503)), true);
+    assert.equal(isRetryableError(error(429)), true);
+    assert.equal(isRetryableError(error(500)), false);
+    assert.equal(isRetryableError(error(404)), false);
   });
 });
