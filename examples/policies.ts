@@ -4,6 +4,7 @@ import { createFetch } from '../src/http/index.ts';
 import {
   createBreaker,
   createDegrader,
+  createLimiter,
   createRetry,
   createRetryBudget,
   createThrottle,
@@ -11,6 +12,7 @@ import {
   decorrelatedJitterBackoff,
   guard,
   isCircuitOpenError,
+  systemClock,
 } from '../src/index.ts';
 
 declare function callInventory(signal: AbortSignal | undefined): Promise<string>;
@@ -70,3 +72,17 @@ await getStock('A-42');
 const fetchGuarded = createFetch();
 const res = await fetchGuarded('https://inventory.internal/items/42', { sluice: { priority: 'critical' } });
 void res.status;
+
+// --- the limiter (README: The limiter)
+declare const api: string;
+declare const tenantId: string;
+const limiter = createLimiter();
+const user = await limiter.run(
+  ({ signal }) => fetch(`${api}/users/42`, { signal: signal ?? null }).then((r) => r.json()),
+  {
+    priority: 'critical',
+    deadline: systemClock.now() + 250,
+    key: tenantId,
+  },
+);
+void user;
