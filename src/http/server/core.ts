@@ -205,7 +205,8 @@ class Admission {
     this.#key = key;
     this.#arrivedAt = arrivedAt;
     stats.inflight++;
-    res.once('finish', this.end);
+    // 'close' follows 'finish' on a completed response and also marks a cut connection: one listener
+    // covers both, and `writableFinished` tells them apart.
     res.once('close', this.end);
   }
 }
