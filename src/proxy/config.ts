@@ -1,7 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
 import type { Clock } from '../core/clock.ts';
-import { ConfigError, isConfigError, isSluiceError, SluiceError } from '../core/errors.ts';
+import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
+import { FileError } from '../core/file-error.ts';
 import { integer, nonNegative, positive } from '../core/validate.ts';
 import type { Priority } from '../limiter/types.ts';
 import { type RouteSpec, RouteTable } from './routes.ts';
@@ -157,28 +158,9 @@ function checkKeys(path: string, value: Record<string, unknown>, known: readonly
 }
 
 /** A proxy config file that cannot be read, parsed or validated; the message names file, line and path. */
-export class ProxyConfigError extends SluiceError {
+export class ProxyConfigError extends FileError {
   readonly code = 'SLUICE_PROXY_CONFIG';
   override readonly name = 'ProxyConfigError';
-  readonly file: string;
-  /** Path of the bad value (`routes[1].priority`), or null for a syntax or read error. */
-  readonly path: string | null;
-  /** 1-based position of the problem, when known. */
-  readonly line: number | null;
-  readonly column: number | null;
-
-  constructor(
-    file: string,
-    detail: string,
-    where: { path?: string | null; line?: number | null; column?: number | null; cause?: unknown } = {},
-  ) {
-    const at = where.line == null ? file : `${file}:${where.line}:${where.column ?? 1}`;
-    super(`sluice: ${at}: ${detail}`, where.cause === undefined ? undefined : { cause: where.cause });
-    this.file = file;
-    this.path = where.path ?? null;
-    this.line = where.line ?? null;
-    this.column = where.column ?? null;
-  }
 }
 
 export function isProxyConfigError(error: unknown): error is ProxyConfigError {

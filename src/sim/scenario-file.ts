@@ -10,7 +10,8 @@ import {
   parseDocument,
   type YAMLError,
 } from 'yaml';
-import { ConfigError, isConfigError, isSluiceError, SluiceError } from '../core/errors.ts';
+import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
+import { FileError } from '../core/file-error.ts';
 import { type Scenario, type SimulateOptions, Simulation } from './run.ts';
 import { type ComparePolicy, policyLabel, resolvePolicies } from './scenarios/compare.ts';
 import { isPlainObject } from './spec.ts';
@@ -54,38 +55,9 @@ export interface ScenarioFileOptions {
 }
 
 /** A scenario file that cannot be read, parsed or validated. The message locates the problem. */
-export class ScenarioFileError extends SluiceError {
+export class ScenarioFileError extends FileError {
   readonly code = 'SLUICE_SCENARIO_FILE';
   override readonly name = 'ScenarioFileError';
-  /** The file, as given. */
-  readonly file: string;
-  /** Path of the bad value in the scenario (`workload[1].rate`), or null for a syntax or read error. */
-  readonly path: string | null;
-  /** 1-based line and column of the problem, when known. */
-  readonly line: number | null;
-  readonly column: number | null;
-  /** The offending lines with a caret under the problem, when known (for terminals). */
-  readonly excerpt: string | null;
-
-  constructor(
-    file: string,
-    detail: string,
-    where: {
-      readonly path?: string | null;
-      readonly line?: number | null;
-      readonly column?: number | null;
-      readonly excerpt?: string | null;
-      readonly cause?: unknown;
-    } = {},
-  ) {
-    const at = where.line == null ? file : `${file}:${where.line}:${where.column ?? 1}`;
-    super(`sluice: ${at}: ${detail}`, where.cause === undefined ? undefined : { cause: where.cause });
-    this.file = file;
-    this.path = where.path ?? null;
-    this.line = where.line ?? null;
-    this.column = where.column ?? null;
-    this.excerpt = where.excerpt ?? null;
-  }
 }
 
 export function isScenarioFileError(error: unknown): error is ScenarioFileError {
