@@ -3,6 +3,7 @@ import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'y
 import type { Clock } from '../core/clock.ts';
 import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
 import { FileError } from '../core/file-error.ts';
+import { checkKeys } from '../core/spec.ts';
 import { integer, nonNegative, positive } from '../core/validate.ts';
 import type { Priority } from '../limiter/types.ts';
 import { type RouteSpec, RouteTable } from './routes.ts';
@@ -146,15 +147,6 @@ function origin(option: string, value: unknown): URL {
     );
   }
   return url;
-}
-
-function checkKeys(path: string, value: Record<string, unknown>, known: readonly string[]): void {
-  for (const key of Object.keys(value)) {
-    if (!known.includes(key)) {
-      const option = path === '' ? key : `${path}.${key}`;
-      throw new ConfigError(option, value[key], `absent (unknown option; known: ${known.join(', ')})`);
-    }
-  }
 }
 
 /** A proxy config file that cannot be read, parsed or validated; the message names file, line and path. */

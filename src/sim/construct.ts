@@ -1,5 +1,5 @@
 import { ConfigError, isConfigError } from '../core/errors.ts';
-import { isPlainObject, join } from './spec.ts';
+import { isPlainObject, join } from '../core/spec.ts';
 
 /**
  * Builds a component from scenario options. A `ConfigError` it throws is re-thrown with the option's path

@@ -1,11 +1,11 @@
 import type { Timer } from '../core/clock.ts';
 import { ConfigError } from '../core/errors.ts';
+import { array, checkKeys, join, object } from '../core/spec.ts';
 import { finite, fraction, integer, nonNegative, oneOf, positive } from '../core/validate.ts';
 import { Deque } from './deque.ts';
 import type { Engine } from './engine.ts';
 import { type Distribution, type DistributionSpec, distribution, type Random } from './random.ts';
 import type { Attempt, Response } from './request.ts';
-import { array, checkKeys, join, object } from './spec.ts';
 
 /**
  * Downstream models: the thing behind the policy that does the work. The model is a pool of servers in

@@ -1,4 +1,5 @@
 import { RejectedError, type RejectReason } from '../core/errors.ts';
+import { checkKeys, join, object } from '../core/spec.ts';
 import { finite, oneOf } from '../core/validate.ts';
 import type { Priority } from '../limiter/types.ts';
 import type { Backoff } from '../policies/backoff/backoff.ts';
@@ -20,7 +21,6 @@ import { TimeoutError } from '../policies/timeout.ts';
 import { construct } from './construct.ts';
 import type { AttemptEnd, PolicyContext, PolicyGate, SimPolicy } from './policy.ts';
 import type { SimRequest } from './request.ts';
-import { checkKeys, join, object } from './spec.ts';
 
 /** The reason a `breaker` stage gives when it refuses an attempt. */
 export const CIRCUIT_OPEN = 'circuit-open';

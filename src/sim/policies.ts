@@ -1,4 +1,5 @@
 import { ConfigError } from '../core/errors.ts';
+import { join, object } from '../core/spec.ts';
 import { oneOf } from '../core/validate.ts';
 import { createLimiter } from '../limiter/limiter.ts';
 import type { AcquireOptions, LimiterOptions, Outcome, Permit, Priority } from '../limiter/types.ts';
@@ -19,7 +20,6 @@ import {
   type SimPolicy,
   staticPolicy,
 } from './policy.ts';
-import { join, object } from './spec.ts';
 
 /**
  * The built-in policy types. Those named after a sluice component run that very component on the

@@ -1,11 +1,11 @@
 import type { Clock, Timer } from '../core/clock.ts';
 import { ConfigError, isRejectedError } from '../core/errors.ts';
+import { checkKeys, join, object } from '../core/spec.ts';
 import { finite, integer, positive } from '../core/validate.ts';
 import { Deque } from './deque.ts';
 import type { DownstreamControl } from './downstream.ts';
 import type { Random } from './random.ts';
 import type { Answer, SimRequest } from './request.ts';
-import { checkKeys, join, object } from './spec.ts';
 
 /**
  * Policies: what sits between the workload and the downstream. A policy is offered each attempt and

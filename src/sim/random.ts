@@ -1,6 +1,6 @@
 import { ConfigError } from '../core/errors.ts';
+import { checkKeys, isPlainObject } from '../core/spec.ts';
 import { finite, positive } from '../core/validate.ts';
-import { checkKeys, isPlainObject } from './spec.ts';
 
 /**
  * Seeded randomness for the simulator: a small PRNG and the distributions scenarios draw from.

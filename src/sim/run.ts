@@ -1,4 +1,5 @@
 import { ConfigError, isConfigError } from '../core/errors.ts';
+import { bool, checkKeys, object } from '../core/spec.ts';
 import { finite, fraction, integer, positive } from '../core/validate.ts';
 import { Deque } from './deque.ts';
 import { Downstream, type DownstreamControl, type DownstreamSpec } from './downstream.ts';
@@ -14,7 +15,6 @@ import {
 } from './policy.ts';
 import { Random } from './random.ts';
 import { type Answer, Attempt, type Response, type SimRequest } from './request.ts';
-import { bool, checkKeys, object } from './spec.ts';
 import { type SimRecord, type SimSeries, type SimSummary, Stats } from './stats.ts';
 import { type RetryOn, type Source, sources, type WorkloadSpec } from './workload.ts';
 

@@ -12,9 +12,9 @@ import {
 } from 'yaml';
 import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
 import { FileError } from '../core/file-error.ts';
+import { isPlainObject } from '../core/spec.ts';
 import { type Scenario, type SimulateOptions, Simulation } from './run.ts';
 import { type ComparePolicy, policyLabel, resolvePolicies } from './scenarios/compare.ts';
-import { isPlainObject } from './spec.ts';
 
 /**
  * Scenario files: a `Scenario` written in YAML (or JSON, which YAML reads too), plus an optional

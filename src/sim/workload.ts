@@ -1,7 +1,7 @@
 import { ConfigError } from '../core/errors.ts';
+import { array, bool, checkKeys, isPlainObject, join, object, text } from '../core/spec.ts';
 import { finite, integer, nonNegative, oneOf, positive } from '../core/validate.ts';
 import { type Distribution, type DistributionSpec, distribution, Random } from './random.ts';
-import { array, bool, checkKeys, isPlainObject, join, object, text } from './spec.ts';
 import { parseTrace, type TraceFormat, type TraceRecord } from './trace.ts';
 
 /**

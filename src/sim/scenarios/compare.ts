@@ -1,6 +1,6 @@
 import { ConfigError } from '../../core/errors.ts';
+import { isPlainObject } from '../../core/spec.ts';
 import { type PolicySpec, type Scenario, type SimResult, type SimulateOptions, simulate } from '../run.ts';
-import { isPlainObject } from '../spec.ts';
 
 /**
  * Comparing policies: the same scenario (same seed, hence the same arrivals and service demands, see

@@ -1,8 +1,9 @@
-import { ConfigError } from '../core/errors.ts';
+import { ConfigError } from './errors.ts';
 
 /**
- * Checks shared by the scenario parsers. Scenarios come from YAML and JSON files, so a misspelt option
- * must fail loudly with its path (`downstream.faults[1].durtion`) rather than be silently ignored.
+ * Checks shared by the parsers of configuration files (scenarios, the proxy's config). They come from
+ * YAML and JSON, so a misspelt option must fail loudly with its path (`downstream.faults[1].durtion`)
+ * rather than be silently ignored.
  */
 
 export function isPlainObject(value: unknown): value is Record<string, unknown> {
