@@ -10,9 +10,10 @@ const built = existsSync(new URL('../dist/index.js', import.meta.url));
 describe('the package', {
   skip: built ? false : 'dist/ is not built: run `npm run build` (npm test does)',
 }, () => {
-  it('exports the core, sluice/http, sluice/sim and sluice/testing by name, with type declarations', () => {
+  it('exports the core, sluice/http, sluice/scale, sluice/sim and sluice/testing by name, with type declarations', () => {
     const script = `
       const core = await import('sluice');
+      const scale = await import('sluice/scale');
       const sim = await import('sluice/sim');
       const testing = await import('sluice/testing');
       const http = await import('sluice/http');
@@ -25,6 +26,8 @@ describe('the package', {
         catalogue: sim.catalogue.length,
         fetch: typeof http.createFetch,
         guard: typeof core.guard,
+        autoscaler: typeof scale.createAutoscaler,
+        pool: typeof scale.createPool,
       }));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
     assert.deepEqual(JSON.parse(out), {
@@ -34,8 +37,16 @@ describe('the package', {
       catalogue: 7,
       fetch: 'function',
       guard: 'function',
+      autoscaler: 'function',
+      pool: 'function',
     });
-    for (const file of ['index.d.ts', 'http/index.d.ts', 'sim/index.d.ts', 'testing.d.ts']) {
+    for (const file of [
+      'index.d.ts',
+      'http/index.d.ts',
+      'scale/index.d.ts',
+      'sim/index.d.ts',
+      'testing.d.ts',
+    ]) {
       assert.ok(existsSync(new URL(`../dist/${file}`, import.meta.url)), `dist/${file}`);
     }
   });
@@ -52,7 +63,7 @@ describe('the package', {
     );
   });
 
-  it('loads no package but itself when the core is imported', () => {
+  it('loads no package but itself when the core or sluice/scale is imported', () => {
     const script = `
       import { registerHooks } from 'node:module';
       const bare = [];
@@ -63,9 +74,11 @@ describe('the package', {
         },
       });
       await import('sluice');
+      await import('sluice/scale');
       console.log(JSON.stringify(bare));`;
     const out = execFileSync(process.execPath, ['--input-type=module', '-e', script], { encoding: 'utf8' });
-    assert.deepEqual(JSON.parse(out), ['sluice']);
+    // sluice/scale takes its service clients from the caller and loads @kubernetes/client-node on first use.
+    assert.deepEqual(JSON.parse(out), ['sluice', 'sluice/scale']);
     const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'));
     assert.deepEqual(
       Object.keys(pkg.dependencies ?? {}),
