@@ -25,7 +25,7 @@ const breaker = createBreaker({
   failureRate: 0.5, // trips at 50% failures...
   minimumCalls: 20, // ...over at least 20 calls...
   window: { duration: 10_000 }, // ...in the last 10 s
-  openDuration: 5_000, // then probes after 5 s, 10 s, 20 s... while it keeps failing
+  openDuration: 5_000, // then probes after 5 s, 10 s, then every 20 s (4x) while it keeps failing
   conservative: { priority: 'critical' }, // critical calls still trickle through while open
 });
 try {

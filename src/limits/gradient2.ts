@@ -30,13 +30,17 @@ export interface Gradient2Options extends AdaptiveBounds, ProbeOptions {
   /**
    * Starts by doubling the limit every round trip, until the queue the gradient implies exceeds `queueSize`
    * and an eighth of the limit for two rounds in a row, or a request drops; resumes after four rounds in a
-   * row with latency at its no-load level at a full limit (the capacity grew). Default true.
+   * row with latency at its no-load level (within the noise of a round) at a full limit (the capacity
+   * grew). Default true.
    */
   readonly slowStart?: boolean;
 }
 
 /** Rounds in a row with latency at its no-load level, at a full limit, after which slow start resumes. */
 const RESUME_ROUNDS = 4;
+
+/** Rounds in a row with latency at its no-load level after which a gradient below 1 is read as noise. */
+const QUIET_ROUNDS = 2;
 
 /**
  * The gradient of latency: each round, `gradient = clamp(longRtt / rtt, 0.5, 1)` and the limit moves a
@@ -56,6 +60,10 @@ const RESUME_ROUNDS = 4;
  *   per sample reacting for a whole round trip to a queue already answered.
  * - Slow start, on a cold limit and again when the capacity evidently grew, instead of creeping up by the
  *   queue allowance.
+ * - Noise is measured, not assumed away (see {@link ProbeOptions}): "latency at its no-load level" means
+ *   within the noise of the rounds that say so, and probes judge only differences beyond the noise. A
+ *   windowed median of ten requests varies by 15-20% from window to window; read as signal, that noise
+ *   made probes step a healthy limit down to 1, and kept slow start from resuming after the capacity grew.
  *
  * Rounds are compared by their mean latency, and the long-term latency is a mean too, so per-request noise
  * does not bias the gradient the way a minimum would.
@@ -74,6 +82,8 @@ export class Gradient2Limit extends BaseLimit {
   #learning = true;
   #suspect = false;
   #clear = 0;
+  /** Sum of the log excess of latency over its no-load level across the `#clear` rounds. */
+  #clearExcess = 0;
 
   constructor(options: Gradient2Options = {}) {
     super('gradient2', options, adaptiveDefaults);
@@ -112,12 +122,14 @@ export class Gradient2Limit extends BaseLimit {
     const now = sample.now;
     round.restart(now);
     if (this.#probe.active) return this.#endProbe(now, rtt);
+    this.#probe.observe(rtt, inflight);
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
 
     const limit = this.#estimate;
     const queueSize = this.#queueSize(limit);
     const gradient = Math.max(0.5, Math.min(1, this.#longRtt / rtt));
-    const signals = { rtt, rttNoLoad: this.#longRtt, gradient, queueSize, inflight };
+    const noise = this.#probe.noise;
+    const signals = { rtt, rttNoLoad: this.#longRtt, gradient, queueSize, inflight, noise };
     const near = inflight >= NEAR_LIMIT * this.current;
     // The queue this round implies, by Little's law: the share of its latency spent waiting, times the load.
     const queue = Math.min(limit, inflight) * (1 - gradient);
@@ -149,19 +161,40 @@ export class Gradient2Limit extends BaseLimit {
     } else if (this.#probe.due(now, this.current)) {
       round.cohort(now);
       return this.set(this.#probe.start(limit, rtt), 'probe', signals);
-    } else if (gradient < 1 || !near) {
+    } else if (!this.#atNoLoad(near, rtt, noise)) {
       this.#clear = 0;
+      this.#clearExcess = 0;
     } else if (++this.#clear >= RESUME_ROUNDS) {
       // Latency has held at its no-load level at a full limit, round after round: the capacity grew past the
       // limit. Ramp up again rather than creep by the queue allowance.
       this.#clear = 0;
+      this.#clearExcess = 0;
       this.#slowStart = true;
       return this.#move(limit * 2, 'slow-start', signals);
     }
 
-    const target = limit * gradient + queueSize;
+    // A gradient clamped at 1 turns noise into a pull downward: a round slower than the mean by chance cuts
+    // the limit, one faster by chance cannot raise it past the allowance. Once rounds in a row show latency
+    // at its no-load level (within their noise), a gradient below 1 is that noise: grow by the allowance.
+    const target = this.#clear >= QUIET_ROUNDS ? limit + queueSize : limit * gradient + queueSize;
     if (target > limit && !near) return this.current;
     return this.#move(limit + this.#smoothing * (target - limit), 'gradient', signals);
+  }
+
+  /**
+   * True when this round extends a run of rounds at a full limit with latency at its no-load level. A
+   * round's latency is as often above its mean as below, so "at the no-load level" cannot mean below it
+   * (a clean downstream would pass every other round, rarely the rounds in a row that prove the capacity
+   * grew), nor within the noise of it round by round (a queue of 2%, within a noise of 2%, would pass). The
+   * run's mean excess of latency must stay within the noise of a mean of that many rounds.
+   */
+  #atNoLoad(near: boolean, rtt: number, noise: number): boolean {
+    if (!near) return false;
+    const excess = this.#clearExcess + Math.log(rtt / this.#longRtt);
+    const rounds = this.#clear + 1;
+    if (excess / rounds > noise / Math.sqrt(rounds)) return false;
+    this.#clearExcess = excess;
+    return true;
   }
 
   #endProbe(now: number, rtt: number): number {
@@ -170,7 +203,13 @@ export class Gradient2Limit extends BaseLimit {
     const saved = this.#probe.saved;
     const result = this.#probe.finish(now, rtt, before);
     this.#longRtt = result.baseline;
-    const signals = { rtt, reference, rttNoLoad: result.baseline, previousRttNoLoad: before };
+    const signals = {
+      rtt,
+      reference,
+      rttNoLoad: result.baseline,
+      previousRttNoLoad: before,
+      noise: this.#probe.noise,
+    };
     return this.#move(result.queued ? Math.min(saved, this.current) : saved, 'probe', signals);
   }
 
@@ -180,6 +219,7 @@ export class Gradient2Limit extends BaseLimit {
     this.#slowStart = false;
     this.#suspect = false;
     this.#clear = 0;
+    this.#clearExcess = 0;
     if (this.#learning) {
       this.#learning = false;
       this.#probe.schedule(sample.now, this.current, true, this.rttNoLoad);

@@ -57,7 +57,9 @@ const EPSILON = 1e-6;
  *   completed: unbiased, at the price of a longer round.
  *
  * An aggregated sample (see `windowed`) usually makes a round by itself; a cohort then settles for at least
- * the gap between samples, so that a window straddling the decision is passed over.
+ * the gap between samples, so that a window straddling the decision is passed over. That gap is the cadence
+ * of the samples: the first sample after a pause in traffic (a breaker held open, a quiet night) follows a
+ * gap as long as the pause, which would hold a probe's lowered limit for as long again.
  */
 export class Round {
   #from = Number.NaN;
@@ -65,7 +67,9 @@ export class Round {
   #readyAt = Number.NaN;
   #decreasedAt = Number.NEGATIVE_INFINITY;
   #last = 0;
+  /** The smaller of the last two gaps between samples: the cadence of samples, not a pause in traffic. */
   #gap = 0;
+  #lastGap = Number.POSITIVE_INFINITY;
   #previous = Number.NaN;
   #count = 0;
   #sum = 0;
@@ -74,7 +78,12 @@ export class Round {
   /** Adds a successful sample if its request belongs to the round. */
   add(sample: LimitSample): void {
     const now = sample.now;
-    if (!Number.isNaN(this.#previous)) this.#gap = now - this.#previous;
+    let gap = 0;
+    if (!Number.isNaN(this.#previous)) {
+      gap = now - this.#previous;
+      this.#gap = Math.min(gap, this.#lastGap);
+      this.#lastGap = gap;
+    }
     this.#previous = now;
     if (Number.isNaN(this.#from)) {
       this.#from = now;
@@ -82,7 +91,9 @@ export class Round {
       if (now < this.#from) return;
     } else {
       const start = now - sample.rtt;
-      if (start < this.#from - EPSILON) return;
+      // An aggregated sample stands for the requests that completed since the one before it: the first of
+      // them started a gap earlier. A window that began before the cohort did carries the old level's queue.
+      if (start - gap < this.#from - EPSILON) return;
       if (start > this.#to) {
         if (this.#count > 0) return;
         // Sparse or aggregated samples: the first that started after settling stands for the cohort.

@@ -116,6 +116,7 @@ export class VegasLimit extends BaseLimit {
     const now = sample.now;
     round.restart(now);
     if (this.#probe.active) return this.#endProbe(now, rtt);
+    this.#probe.observe(rtt, inflight);
     // A faster round lowers the baseline at once while slow start learns it; later, only by more than probe
     // noise (a minimum taken over many noisy rounds drifts low, and so would the limit), finer moves being
     // left to probes.

@@ -22,7 +22,7 @@ export type { Trip } from './breaker/rules.ts';
  * ```
  *  closed ──trip rule──▶ open ──open duration──▶ half-open ──`successes` probes──▶ closed
  *                          ▲                         │
- *                          └───── a probe fails ─────┘   (each re-open waits `openBackoff` times longer)
+ *                          └───── a probe fails ─────┘   (each re-open in a row waits `openBackoff` times longer)
  *  any ──isolate()──▶ isolated ──last handle disposed, or reset()──▶ closed
  * ```
  *
@@ -244,14 +244,22 @@ export interface BreakerOptions {
    * breaker. An integer >= 1, <= a count window's size. Default 20 (or the count window's size, if smaller).
    */
   readonly minimumCalls?: number;
-  /** How long the breaker stays open the first time (ms), > 0. Default 5000. */
+  /**
+   * How long the breaker stays open the first time (ms), > 0. Default 1000. The open period is also how
+   * late the breaker can notice that the dependency recovered; while it is open, callers fail fast and the
+   * dependency gets at most one probe per period, so a short period costs the dependency little.
+   */
   readonly openDuration?: number;
   /**
-   * Each consecutive re-open (a probe failed) stays open this many times longer than the one before,
-   * up to `maxOpenDuration`; a healthy close starts over. A number >= 1 (1: no backoff). Default 2.
+   * Each re-open in a row (a probe failed) stays open this many times longer than the one before, up to
+   * `maxOpenDuration`. A probe that succeeds starts the backoff over, even when more successes are needed
+   * to close: the dependency answers again. A number >= 1 (1: no backoff). Default 2.
    */
   readonly openBackoff?: number;
-  /** Longest open duration (ms), >= openDuration. Default 60000 (or openDuration, if longer). */
+  /**
+   * Longest open duration (ms), >= openDuration: the longest the breaker takes to notice a recovery. Default
+   * four times openDuration (4000 with the default: open 1 s, 2 s, then 4 s at a time).
+   */
   readonly maxOpenDuration?: number;
   /** Half-open probing. */
   readonly halfOpen?: HalfOpenOptions;
@@ -366,6 +374,8 @@ class CircuitBreaker implements Breaker {
   /** Bumped on every transition and reset: outcomes of calls admitted in an earlier period are stale. */
   #epoch = 0;
   #opens = 0;
+  /** Re-opens in a row since a probe last succeeded: the exponent of the open backoff. */
+  #reopens = 0;
   #openFor = 0;
   #openUntil = 0;
   #probes = 0;
@@ -414,9 +424,9 @@ class CircuitBreaker implements Breaker {
     });
 
     // Open duration and probing.
-    this.#openMs = positive('openDuration', or(o.openDuration, 5000));
+    this.#openMs = positive('openDuration', or(o.openDuration, 1000));
     this.#backoff = finite('openBackoff', or(o.openBackoff, 2), 1);
-    this.#maxOpenMs = positive('maxOpenDuration', or(o.maxOpenDuration, Math.max(60_000, this.#openMs)));
+    this.#maxOpenMs = positive('maxOpenDuration', or(o.maxOpenDuration, 4 * this.#openMs));
     ordered('openDuration', this.#openMs, 'maxOpenDuration', this.#maxOpenMs);
     const half = or(o.halfOpen, {});
     if (typeof half !== 'object' || half === null) {
@@ -620,8 +630,11 @@ class CircuitBreaker implements Breaker {
       this.#open(now, { rule: 'probe-failure' });
     } else if (slow && this.#slowRule) {
       this.#open(now, { rule: 'probe-slow', durationMs, slowCallDuration: this.#slowMs });
-    } else if (++this.#successes >= this.#successesNeeded) {
-      this.#close(now, { rule: 'probes-succeeded', successes: this.#successes });
+    } else {
+      this.#reopens = 0;
+      if (++this.#successes >= this.#successesNeeded) {
+        this.#close(now, { rule: 'probes-succeeded', successes: this.#successes });
+      }
     }
   }
 
@@ -635,6 +648,7 @@ class CircuitBreaker implements Breaker {
   #open(now: number, reason: TransitionReason): void {
     const ms = this.#nextOpenMs();
     this.#opens++;
+    this.#reopens++;
     this.#openFor = ms;
     this.#openUntil = now + ms;
     this.#transition(now, 'open', reason, ms);
@@ -649,6 +663,7 @@ class CircuitBreaker implements Breaker {
   /** A healthy close (probes succeeded, isolation ended, reset): fresh window, backoff starts over. */
   #close(now: number, reason: TransitionReason): void {
     this.#opens = 0;
+    this.#reopens = 0;
     this.#rates.clear();
     this.#consecutive?.clear();
     if (this.#state === 'closed') this.#epoch++;
@@ -665,7 +680,7 @@ class CircuitBreaker implements Breaker {
   }
 
   #nextOpenMs(): number {
-    return Math.min(this.#maxOpenMs, this.#openMs * this.#backoff ** this.#opens);
+    return Math.min(this.#maxOpenMs, this.#openMs * this.#backoff ** this.#reopens);
   }
 
   #retryAfter(now: number): number {

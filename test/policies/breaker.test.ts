@@ -372,6 +372,56 @@ describe('createBreaker: open-duration backoff', () => {
     assert.equal(breaker.state, 'half-open');
   });
 
+  it('by default opens for 1 s, then 2 s, then 4 s at most: a recovery is noticed within 4 s', () => {
+    // The old defaults (5 s doubling to 60 s) kept a breaker open until 25 s after a 10 s outage that
+    // began at 10 s: the first probe failed at 15 s, and the next came 10 s later.
+    const { breaker, clock, states } = setup({ consecutiveFailures: 3, failureRate: false });
+    fail(breaker, 3);
+    for (let i = 0; i < 4; i++) {
+      clock.advance(states.at(-1)!.openMs!);
+      fail(breaker);
+    }
+    assert.deepEqual(
+      states.filter((s) => s.to === 'open').map((s) => s.openMs),
+      [1000, 2000, 4000, 4000, 4000],
+    );
+  });
+
+  it('by default backs off to four times a given openDuration', () => {
+    const { breaker, clock, states } = setup({
+      consecutiveFailures: 1,
+      failureRate: false,
+      openDuration: 500,
+    });
+    fail(breaker);
+    for (let i = 0; i < 3; i++) {
+      clock.advance(states.at(-1)!.openMs!);
+      fail(breaker);
+    }
+    assert.deepEqual(
+      states.filter((s) => s.to === 'open').map((s) => s.openMs),
+      [500, 1000, 2000, 2000],
+    );
+  });
+
+  it('starts the backoff over after a successful probe, even one that does not close the breaker', () => {
+    const { breaker, clock, states } = setup({ ...consecutive, halfOpen: { successes: 2 } });
+    fail(breaker, 3);
+    clock.advance(1000);
+    fail(breaker); // probe fails: open 2 s
+    clock.advance(2000);
+    fail(breaker); // probe fails: open 4 s
+    clock.advance(4000);
+    succeed(breaker); // one of the two successes needed: still half-open
+    assert.equal(breaker.state, 'half-open');
+    assert.equal(breaker.snapshot().nextOpenMs, 1000);
+    fail(breaker);
+    assert.deepEqual(
+      states.filter((s) => s.to === 'open').map((s) => s.openMs),
+      [1000, 2000, 4000, 1000],
+    );
+  });
+
   it('starts over after a healthy close', () => {
     const { breaker, clock, states } = setup(consecutive);
     fail(breaker, 3);
