@@ -1,0 +1,8 @@
+// sluice/nats: the pressure signal bus over NATS core (@nats-io/transport-node, an optional peer dependency).
+
+export {
+  type NatsConnectionLike,
+  type NatsMessageLike,
+  type NatsPressureTransportOptions,
+  natsPressureTransport,
+} from './transport.ts';
