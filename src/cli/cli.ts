@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { isConfigError } from '../core/errors.ts';
 import { isScenarioFileError } from '../sim/scenario-file.ts';
+import { autoscaleCommand } from './autoscale.ts';
 import type { Command } from './command.ts';
 import { isUsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
@@ -11,7 +12,7 @@ import { simulateCommand } from './simulate.ts';
  * The `sluice` command line. Subcommands are modules implementing `Command`; `demo`, `proxy`,
  * `autoscale` and `dashboard` join `simulate` here as they are written.
  */
-export const commands: readonly Command[] = [simulateCommand, proxyCommand];
+export const commands: readonly Command[] = [simulateCommand, proxyCommand, autoscaleCommand];
 
 /** Exit statuses. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
