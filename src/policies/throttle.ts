@@ -322,8 +322,12 @@ class AdaptiveThrottle implements Throttle {
 
   tryPass(priority?: Priority): ThrottleTicket | undefined {
     const level = this.#levels.index(priority);
-    const slot = this.#admit(level, this.#clock.now());
-    if (slot < 0) return undefined;
+    const now = this.#clock.now();
+    const slot = this.#admit(level, now);
+    if (slot < 0) {
+      this.#announce(level, now);
+      return undefined;
+    }
     return new Ticket(this.#settleBound, slot, this.#generations[slot]!);
   }
 
@@ -410,21 +414,32 @@ class AdaptiveThrottle implements Throttle {
   }
 
   #rejection(level: number, now: number): ThrottledError {
-    const p = this.#lastProbability;
+    this.#announce(level, now);
     // The counts as they stood when the draw was made: this request excluded.
     const requests = this.#totalRequests - 1;
-    const accepts = this.#totalAccepts;
-    if (this.#events.wants('throttle')) {
-      this.#events.emit('throttle', {
-        throttle: this.name,
-        at: now,
-        probability: p,
-        requests,
-        accepts,
-        priority: level,
-      });
-    }
-    return new ThrottledError(this.name, p, requests, accepts, this.#k[level]!, level, this.retryAfterMs());
+    const p = this.#lastProbability;
+    return new ThrottledError(
+      this.name,
+      p,
+      requests,
+      this.#totalAccepts,
+      this.#k[level]!,
+      level,
+      this.retryAfterMs(),
+    );
+  }
+
+  /** Publishes a local rejection, whether it came from `execute` or `tryPass`. */
+  #announce(level: number, now: number): void {
+    if (!this.#events.wants('throttle')) return;
+    this.#events.emit('throttle', {
+      throttle: this.name,
+      at: now,
+      probability: this.#lastProbability,
+      requests: this.#totalRequests - 1,
+      accepts: this.#totalAccepts,
+      priority: level,
+    });
   }
 
   #settle(slot: number, generation: number, outcome: ThrottleOutcome): void {

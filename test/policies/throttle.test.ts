@@ -351,6 +351,18 @@ describe('throttle: tickets', () => {
     throttle.tryPass()!.ignore();
     assert.equal(throttle.snapshot().requests, 0);
   });
+
+  it('emit a throttle event when tryPass rejects locally, as execute does', () => {
+    const { throttle } = setup({ name: 'api', maxProbability: 1, random: () => 0 });
+    fill(throttle, 10, 0);
+    const seen: unknown[] = [];
+    const off = throttle.on('throttle', (e) => seen.push(e));
+    assert.equal(throttle.tryPass('low'), undefined);
+    off();
+    assert.deepEqual(seen, [
+      { throttle: 'api', at: 1_000_000, probability: 10 / 11, requests: 10, accepts: 0, priority: 3 },
+    ]);
+  });
 });
 
 describe('throttle: options', () => {
