@@ -253,7 +253,7 @@ class AdaptiveLimiter implements Limiter {
       options?.priority === undefined ? this.#defaultPriority : this.#priority(options.priority);
     const weight = options?.weight === undefined ? 1 : this.#weight(options.weight);
     const permit = this.#waiting.size > 0 ? undefined : this.#admitNow(partition, weight, priority);
-    if (permit === undefined && this.#events.wants('reject')) {
+    if (permit === undefined && options?.orWait !== true && this.#events.wants('reject')) {
       const reason = this.#blockedByPartition(partition, weight) ? 'partition' : 'limit';
       this.#rejection(reason, partition, priority, 0, this.#clock.now());
     }
@@ -476,6 +476,13 @@ class AdaptiveLimiter implements Limiter {
         const charge = Math.min(w.weight, limit);
         if (this.#inflight + charge > limit) break;
         this.#settle(w, true);
+        if (this.#events.wants('admit'))
+          this.#events.emit('admit', {
+            limiter: this.name,
+            at: now,
+            priority: w.priority,
+            waitedMs: now - w.enqueuedAt,
+          });
         const permit = this.#grant(partition, charge, w.priority);
         if (w.task === undefined) w.resolve(permit as never);
         else this.#start(w, permit);

@@ -38,6 +38,12 @@ export interface AcquireOptions {
   readonly timeout?: number;
   /** Aborts the wait (the request is rejected with reason `"aborted"`). */
   readonly signal?: AbortSignal;
+  /**
+   * `tryAcquire` only: publish no `reject` event when no permit is free now. For a caller that goes on to
+   * wait with `acquire()`, whose own outcome is what gets reported; otherwise every request that queued
+   * would also count as a rejection. Default false.
+   */
+  readonly orWait?: boolean;
 }
 
 /** The right to run one unit of work. Released exactly once; later releases are ignored. */
@@ -156,6 +162,13 @@ export interface LimiterEvents {
     readonly limiter: string;
     readonly at: number;
     readonly reason: RejectReason;
+    readonly priority: number;
+    readonly waitedMs: number;
+  };
+  /** A waiter left the queue with a permit (a request admitted without waiting emits nothing). */
+  readonly admit: {
+    readonly limiter: string;
+    readonly at: number;
     readonly priority: number;
     readonly waitedMs: number;
   };

@@ -228,8 +228,8 @@ class AdaptiveProxy implements ReverseProxy {
     const priority = settings.routes.level(req.method ?? 'GET', req.url ?? '/');
     const acquire =
       deadline === undefined
-        ? { priority, signal: controller.signal }
-        : { priority, deadline, signal: controller.signal };
+        ? { priority, signal: controller.signal, orWait: true }
+        : { priority, deadline, signal: controller.signal, orWait: true };
     const permit = this.limiter.tryAcquire(acquire);
     if (permit !== undefined) {
       this.#forward(req, res, permit, settings, pool, controller, deadline);

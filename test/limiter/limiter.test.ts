@@ -514,6 +514,19 @@ describe('limiter: events', () => {
     ]);
     assert.equal(channel.length, 2);
   });
+
+  it('publishes no rejection for a tryAcquire with orWait, whose caller waits instead', async () => {
+    const { limiter } = setup(1);
+    const seen: string[] = [];
+    limiter.on('reject', (e) => seen.push(e.reason));
+    const held = limiter.tryAcquire()!;
+    assert.equal(limiter.tryAcquire({ orWait: true }), undefined);
+    const waiter = limiter.acquire({ orWait: true });
+    held.success();
+    (await waiter).success();
+    assert.deepEqual(seen, []);
+    assert.equal(limiter.tryAcquire({ orWait: true }) !== undefined, true);
+  });
 });
 
 describe('limiter: options', () => {
