@@ -8,7 +8,7 @@ import {
   isAutoscaleConfigError,
   isMissingPackageError,
   loadAutoscaleConfig,
-} from '../scale/config.ts';
+} from '../scale/config/index.ts';
 import type { AutoscaleDecision, AutoscalerEvents } from '../scale/controller.ts';
 import { duration } from '../scale/format.ts';
 import type { ScaleMode } from '../scale/types.ts';

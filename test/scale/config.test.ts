@@ -18,7 +18,7 @@ import {
   loadAutoscaleConfig,
   MissingPackageError,
   parseAutoscaleConfig,
-} from '../../src/scale/config.ts';
+} from '../../src/scale/config/index.ts';
 import {
   burst,
   hpaBaseline,
