@@ -34,7 +34,7 @@ describe('the package', {
       limiter: 'function',
       permit: true,
       simulate: 'function',
-      catalogue: 7,
+      catalogue: 10,
       fetch: 'function',
       guard: 'function',
       autoscaler: 'function',

@@ -387,6 +387,8 @@ class Controller implements Autoscaler {
   readonly #changes: Change[] = [];
   #lastUpAt = Number.NEGATIVE_INFINITY;
   #lastChangeAt = Number.NEGATIVE_INFINITY;
+  /** Whether the count found at the first decision has been remembered as a recommendation. */
+  #seeded = false;
 
   #inflight: Promise<AutoscaleDecision> | undefined;
   #running = false;
@@ -659,6 +661,14 @@ class Controller implements Autoscaler {
         ),
     );
 
+    if (!this.#seeded) {
+      // As the HPA records an initial recommendation: the count found at the first decision is remembered as
+      // one, so that a controller that (re)starts does not scale down before a scale-down window has passed.
+      this.#seeded = true;
+      const found = bounds(current, this.#min, this.#max).replicas;
+      this.#live.recommendations.push({ at, replicas: found });
+      this.#shadow?.recommendations.push({ at, replicas: found });
+    }
     const run = (c: Candidate) => {
       const proposals = this.#propose(c.policies, input, tick.fail);
       const winner = largest(proposals);

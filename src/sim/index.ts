@@ -2,6 +2,16 @@
  * `sluice/sim`: a deterministic discrete-event simulator that runs the real sluice components on virtual
  * time. Build a `Scenario` (plain data), call `simulate(scenario)`, read `summary` and `series`.
  */
+export {
+  type AutoscaleObserver,
+  type AutoscalePreset,
+  type AutoscaleRecord,
+  type AutoscaleSpec,
+  type AutoscaleStageInfo,
+  autoscalePolicy,
+  autoscalePolicyFactory,
+  sluiceBehavior,
+} from './autoscale.ts';
 export type {
   CapacityChange,
   DownstreamControl,
@@ -33,6 +43,18 @@ export {
   Simulation,
   simulate,
 } from './run.ts';
+export {
+  compareScaling,
+  runScaling,
+  type ScalingBenchmark,
+  type ScalingComparison,
+  type ScalingMetrics,
+  type ScalingMetricsOptions,
+  type ScalingRun,
+  type ScalingSpike,
+  scalingMetrics,
+  scalingTable,
+} from './scaling-report.ts';
 export {
   isScenarioFileError,
   loadScenarioFile,

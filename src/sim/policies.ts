@@ -9,6 +9,7 @@ import type { Limit } from '../limits/limit.ts';
 import { vegas } from '../limits/vegas.ts';
 import { windowed } from '../limits/windowed.ts';
 import { createRegulator, type RegulatorOptions } from '../regulator/regulator.ts';
+import { autoscalePolicy } from './autoscale.ts';
 import { construct } from './construct.ts';
 import { breakerPolicy, retryPolicy } from './fault-policies.ts';
 import {
@@ -39,6 +40,9 @@ import {
  * - `retry`: `createRetry` inside the caller's call, with `attempts`, `backoff`, `budget` (see
  *   `retryPolicy`). Each retry is a new attempt at the stages after it and at the downstream; the client
  *   waits for the whole call.
+ * - `autoscale`: sluice's autoscaler (`createAutoscaler`) scaling the downstream's replicas, with a
+ *   `preset` (`"sluice"`, `"hpa"` for the Kubernetes HPA baseline, `"static"`) and overrides (see
+ *   `autoscale.ts`). It admits every attempt; put it first in a pipeline.
  *
  * A pipeline in the order of `guard()`, `[{ type: "retry" }, { type: "breaker" }, { type: "limiter" }]`,
  * runs the guard's policies (the downstream's `timeout` plays the guard's per-attempt timeout).
@@ -57,6 +61,7 @@ export const builtinPolicies: Readonly<Record<string, PolicyFactory>> = {
   regulator: regulatorPolicy,
   breaker: breakerPolicy,
   retry: retryPolicy,
+  autoscale: autoscalePolicy,
 };
 
 /** How a settlement teaches a sluice component: overload signals are drops; others teach nothing. */

@@ -1,4 +1,5 @@
 import type { Scenario } from '../run.ts';
+import type { ScalingBenchmark } from '../scaling-report.ts';
 import { capacityDrop } from './capacity-drop.ts';
 import type { ComparePolicy } from './compare.ts';
 import { diurnal } from './diurnal.ts';
@@ -6,12 +7,17 @@ import { downstreamOutage } from './downstream-outage.ts';
 import { flashCrowd } from './flash-crowd.ts';
 import { outageRetries } from './outage-retries.ts';
 import { retryStorm } from './retry-storm.ts';
+import { autoscalers, replicasFor, scalingCompare } from './scaling.ts';
+import { scalingBursty } from './scaling-bursty.ts';
+import { scalingDiurnal } from './scaling-diurnal.ts';
+import { scalingFlashCrowd, spikeAt, spikeRate } from './scaling-flash-crowd.ts';
 import { steadyOverload } from './steady-overload.ts';
 
 /**
- * The built-in scenarios: the situations adaptive backpressure exists for, each one a plain `Scenario`
+ * The built-in scenarios: the situations adaptive backpressure and scaling exist for, each a plain `Scenario`
  * and the policies worth comparing on it. `sluice simulate --list` lists them and `sluice simulate
- * <name> --compare` runs one. Each runs in well under a second of real time per policy.
+ * <name> --compare` runs one. Each runs in well under a second of real time per policy; the scaling ones,
+ * which simulate 25 to 30 minutes with replicas coming and going, in about a second.
  */
 export interface CatalogueEntry {
   /** Short name, as given on the command line (`flash-crowd`). */
@@ -112,6 +118,55 @@ export const catalogue: readonly CatalogueEntry[] = [
     scenario: diurnal,
     compare: [none, fixed(20), adaptive],
   },
+  {
+    name: 'scaling-bursty',
+    title: 'Autoscaling: random bursts at 3.5x',
+    description:
+      'Five replicas carry the base load at 60% utilisation; bursts at 3.5 times it come at random, 2.5 ' +
+      'minutes long and 5 minutes apart on average, for 30 minutes. New replicas take 30 to 60 s to serve. ' +
+      'Compare the fixed fleet (unprotected, or with a limit) with the Kubernetes HPA baseline and ' +
+      "sluice's autoscaler: look at the SLO seconds lost at each burst and at the replicas kept between them.",
+    scenario: scalingBursty,
+    compare: scalingCompare,
+  },
+  {
+    name: 'scaling-flash-crowd',
+    title: 'Autoscaling: a 5x flash crowd',
+    description:
+      'Five replicas carry the base load at 60% utilisation; at 5 min a flash crowd brings five times it ' +
+      'for 8 minutes. New replicas take 30 to 60 s to serve. The HPA on CPU sees at most 100% and grows the ' +
+      'fleet by 1/0.6 per step, each step waiting for its replicas; sluice reads the demand and asks for ' +
+      "the whole spike at once, then gives it back sooner than the HPA's 5-minute window.",
+    scenario: scalingFlashCrowd,
+    compare: scalingCompare,
+  },
+  {
+    name: 'scaling-diurnal',
+    title: 'Autoscaling: a day in 30 minutes',
+    description:
+      'A working day compressed into 30 minutes: a quiet night at a tenth of the midday peak (20 replicas’ ' +
+      'worth), a steep morning ramp, a dip after lunch, a second peak and a long evening decline. New ' +
+      'replicas take 30 to 60 s to serve: a reactive autoscaler lags the morning, and a 5-minute ' +
+      'scale-down window keeps the evening’s replicas.',
+    scenario: scalingDiurnal,
+    compare: scalingCompare,
+  },
+];
+
+/**
+ * The scaling benchmarks: the scaling scenarios, each run with the starting fleet left alone, the HPA
+ * baseline and sluice's autoscaler (see `compareScaling`). The flash crowd counts the decision cycles to
+ * ask for the replicas its spike needs.
+ */
+export const scalingBenchmarks: readonly ScalingBenchmark[] = [
+  { name: 'scaling-bursty', scenario: scalingBursty, policies: autoscalers },
+  {
+    name: 'scaling-flash-crowd',
+    scenario: scalingFlashCrowd,
+    policies: autoscalers,
+    spike: { at: spikeAt, replicas: replicasFor(spikeRate) },
+  },
+  { name: 'scaling-diurnal', scenario: scalingDiurnal, policies: autoscalers },
 ];
 
 /** The built-in scenario called `name`, or `undefined`. */
@@ -132,4 +187,16 @@ export {
   resolvePolicies,
   uniqueNames,
 } from './compare.ts';
-export { capacityDrop, diurnal, downstreamOutage, flashCrowd, outageRetries, retryStorm, steadyOverload };
+export { autoscalers } from './scaling.ts';
+export {
+  capacityDrop,
+  diurnal,
+  downstreamOutage,
+  flashCrowd,
+  outageRetries,
+  retryStorm,
+  scalingBursty,
+  scalingDiurnal,
+  scalingFlashCrowd,
+  steadyOverload,
+};
