@@ -29,7 +29,8 @@ export async function service(name: string, envVar: string, fallback: string): P
   const ok = await canConnect(host, Number(port) || defaultPort(url), 1000);
   if (ok) return { url, skip: false };
   const message = `${name} is not reachable at ${host}:${port} (set ${envVar} to its URL)`;
-  if (process.env['CI'] === 'true') throw new Error(`${message}; under CI=true this fails instead of skipping`);
+  if (process.env['CI'] === 'true')
+    throw new Error(`${message}; under CI=true this fails instead of skipping`);
   return { url, skip: message };
 }
 
