@@ -12,6 +12,7 @@ export {
   SluiceError,
 } from './core/errors.ts';
 export { Events, type Listener } from './core/events.ts';
+export * from './batch/index.ts';
 export * from './global/index.ts';
 export { classifyError } from './limiter/classify.ts';
 export { createLimiter, defaultLimit } from './limiter/limiter.ts';
