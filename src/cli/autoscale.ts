@@ -1,6 +1,9 @@
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { isConfigError } from '../core/errors.ts';
+import { dashboardTarget, startDashboard, takeDashboardFlag } from '../dashboard/cli.ts';
+import type { Dashboard } from '../dashboard/types.ts';
+import type { Tracking } from '../metrics/core.ts';
 import {
   type AutoscaleConfig,
   autoscalerFromConfig,
@@ -29,6 +32,8 @@ Options:
   --once        run one tick, print its decision and exit (cron jobs, checks)
   --json        print each decision as its full record, one JSON object per line
   --check       validate the config file and exit, connecting to nothing
+  --dashboard   serve a live dashboard: --dashboard [<port> | <host:port>], default 127.0.0.1
+                on a free port; a host other than loopback needs SLUICE_DASHBOARD_TOKEN
   -h, --help    show this help
 
 Signals: SIGTERM or SIGINT let the tick in flight finish (acting included), close the actuator and
@@ -63,8 +68,9 @@ const prefix = 'sluice autoscale';
 
 async function runAutoscale(args: readonly string[], io: CliIo): Promise<number> {
   let parsed: ReturnType<typeof parse>;
+  const flag = takeDashboardFlag(args);
   try {
-    parsed = parse(args);
+    parsed = parse(flag.args);
   } catch (error) {
     throw fromParseArgs(error) ?? error;
   }
@@ -79,6 +85,9 @@ async function runAutoscale(args: readonly string[], io: CliIo): Promise<number>
     throw new UsageError(`one config file at a time, got ${positionals.length}: ${positionals.join(' ')}`);
   }
   if (values.check && values.once) throw new UsageError('--check and --once do not go together');
+  if (flag.dashboard !== undefined && (values.check || values.once))
+    throw new UsageError('--dashboard goes with a running autoscaler, not with --check or --once');
+  const board = flag.dashboard === undefined ? undefined : dashboardTarget(flag.dashboard, io.env);
   const name = positionals[0]!;
   const path = resolve(io.cwd, name);
   const mode: ScaleMode | undefined = values['dry-run'] ? 'dry-run' : undefined;
@@ -119,6 +128,19 @@ async function runAutoscale(args: readonly string[], io: CliIo): Promise<number>
 
   let current = built;
   let watching = print.watch(current);
+  let dashboard: Dashboard | undefined;
+  let shown: Tracking | undefined;
+  if (board !== undefined) {
+    try {
+      dashboard = await startDashboard(board, io, prefix);
+    } catch (error) {
+      watching.off();
+      await closeQuietly(current, io);
+      io.stderr.write(`${prefix}: cannot serve the dashboard: ${(error as Error).message}\n`);
+      return 1;
+    }
+    shown = dashboard.track(current.autoscaler);
+  }
   let stopping = false;
   // Reloads run one at a time, and a stop waits for one in progress.
   let reloads: Promise<void> = Promise.resolve();
@@ -138,6 +160,8 @@ async function runAutoscale(args: readonly string[], io: CliIo): Promise<number>
     await closeQuietly(current, io);
     current = next;
     watching = print.watch(current);
+    shown?.stop();
+    shown = dashboard?.track(current.autoscaler);
     if (stopping) return; // the stop that came meanwhile closes the new one
     current.autoscaler.start();
     const kept = [
@@ -179,6 +203,7 @@ async function runAutoscale(args: readonly string[], io: CliIo): Promise<number>
   await current.autoscaler.stop();
   watching.off();
   await closeQuietly(current, io);
+  await dashboard?.close();
   io.stderr.write(`${prefix}: stopped\n`);
   return 0;
 }

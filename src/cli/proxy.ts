@@ -3,6 +3,8 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Timer } from '../core/clock.ts';
 import { isConfigError } from '../core/errors.ts';
+import { dashboardTarget, startDashboard, takeDashboardFlag } from '../dashboard/cli.ts';
+import type { Dashboard } from '../dashboard/types.ts';
 import { isProxyConfigError, loadProxyConfig, type ProxyOptions, parseListen } from '../proxy/config.ts';
 import { createProxy, type ReverseProxy } from '../proxy/proxy.ts';
 import type { RouteSpec } from '../proxy/routes.ts';
@@ -31,6 +33,8 @@ Options:
   --route <spec>            a priority class, "[METHODS ]PATH=PRIORITY", repeatable, tried in
                             order before the file's routes: "/health=critical", "POST /api/**=high"
   --watch                   reload the config file when it changes (SIGHUP always reloads it)
+  --dashboard [<port>]      serve a live dashboard on 127.0.0.1 (default a free port); with
+                            host:port, a host other than loopback needs SLUICE_DASHBOARD_TOKEN
   -h, --help                show this help
 
 Routes: a PATH without * is a prefix on segment boundaries (/api matches /api/users, not /apix);
@@ -75,8 +79,9 @@ function parse(args: readonly string[]) {
 
 async function runProxy(args: readonly string[], io: CliIo): Promise<number> {
   let values: Values;
+  const flag = takeDashboardFlag(args);
   try {
-    values = parse(args).values;
+    values = parse(flag.args).values;
   } catch (error) {
     throw fromParseArgs(error) ?? error;
   }
@@ -89,6 +94,7 @@ async function runProxy(args: readonly string[], io: CliIo): Promise<number> {
   }
   if (values.watch && values.config === undefined) throw new UsageError('--watch needs --config <file>');
   const flags = flagOptions(values);
+  const board = flag.dashboard === undefined ? undefined : dashboardTarget(flag.dashboard, io.env);
   const configPath = values.config === undefined ? undefined : resolve(io.cwd, values.config);
   const load = async (): Promise<ProxyOptions> => {
     const file = configPath === undefined ? {} : await loadProxyConfig(configPath, values.config);
@@ -117,6 +123,18 @@ async function runProxy(args: readonly string[], io: CliIo): Promise<number> {
   io.stderr.write(
     `sluice proxy: listening on http://${host}:${address.port}, upstream ${proxy.settings.upstream.origin}\n`,
   );
+  let dashboard: Dashboard | undefined;
+  if (board !== undefined) {
+    try {
+      dashboard = await startDashboard(board, io, 'sluice proxy');
+    } catch (error) {
+      await proxy.close();
+      io.stderr.write(`sluice proxy: cannot serve the dashboard: ${(error as Error).message}\n`);
+      return 1;
+    }
+    const { priorities } = proxy.settings;
+    dashboard.track(proxy.limiter, Array.isArray(priorities) ? { priorities } : {});
+  }
 
   const reload = async (why: string): Promise<void> => {
     try {
@@ -160,6 +178,7 @@ async function runProxy(args: readonly string[], io: CliIo): Promise<number> {
   debounce?.cancel();
   io.stderr.write(`sluice proxy: ${stop}: draining ${proxy.active} request(s)\n`);
   const { drained } = await proxy.close();
+  await dashboard?.close();
   io.stderr.write(
     drained ? 'sluice proxy: stopped\n' : 'sluice proxy: stopped; requests past the drain timeout were cut\n',
   );
