@@ -13,6 +13,7 @@ export {
 } from './core/errors.ts';
 export { Events, type Listener } from './core/events.ts';
 export * from './batch/index.ts';
+export * from './consumer/index.ts';
 export * from './global/index.ts';
 export { classifyError } from './limiter/classify.ts';
 export { createLimiter, defaultLimit } from './limiter/limiter.ts';

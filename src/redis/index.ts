@@ -2,6 +2,7 @@
 
 export type { RedisCaller } from './scripts.ts';
 export { type RedisStoreOptions, redisStore } from './store.ts';
+export * from './stream-consumer.ts';
 export {
   type ClosablePressureTransport,
   type RedisDuplicable,
