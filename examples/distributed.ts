@@ -17,7 +17,7 @@ import {
 } from '../src/index.ts';
 import { createMetrics, logDecisions } from '../src/metrics/index.ts';
 import { createPostgresSink } from '../src/postgres/index.ts';
-import { redisPressureTransport, redisStore } from '../src/redis/index.ts';
+import { redisPressureTransport, redisStore, redisStreamConsumer } from '../src/redis/index.ts';
 
 interface Event {
   id: string;
@@ -75,3 +75,15 @@ const dashboard = createDashboard({ title: 'checkout' });
 dashboard.track(limiter, { name: 'api' });
 const { url } = await dashboard.listen({ port: 9400 }); // http://127.0.0.1:9400/
 console.log(url);
+
+// --- adaptive queue consumer
+const consumer = redisStreamConsumer({
+  redis,
+  stream: 'events',
+  group: 'ingest',
+  handler: (message) => batcher.add(JSON.parse(String(message.body['payload']))), // acked once committed
+  shed: (message) => (inventory.pressure ?? 0) > 0.8 && message.priority < 1, // hand back, never drop
+  maxDeliveries: 5,
+});
+await consumer.start();
+process.on('SIGTERM', () => consumer.stop());
