@@ -3,6 +3,7 @@ import { isConfigError } from '../core/errors.ts';
 import { isScenarioFileError } from '../sim/scenario-file.ts';
 import { autoscaleCommand } from './autoscale.ts';
 import type { Command } from './command.ts';
+import { demoCommand } from './demo.ts';
 import { isUsageError } from './errors.ts';
 import type { CliIo } from './io.ts';
 import { proxyCommand } from './proxy.ts';
@@ -12,7 +13,7 @@ import { simulateCommand } from './simulate.ts';
  * The `sluice` command line. Subcommands are modules implementing `Command`; `demo`, `proxy`,
  * `autoscale` and `dashboard` join `simulate` here as they are written.
  */
-export const commands: readonly Command[] = [simulateCommand, proxyCommand, autoscaleCommand];
+export const commands: readonly Command[] = [demoCommand, simulateCommand, proxyCommand, autoscaleCommand];
 
 /** Exit statuses. */
 export const exitCodes = { ok: 0, failure: 1, usage: 2, interrupted: 130 } as const;
