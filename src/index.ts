@@ -1,5 +1,7 @@
 // sluice: adaptive backpressure for Node.js. The root export holds the core: no runtime dependencies.
 
+export * from './batch/index.ts';
+export * from './consumer/index.ts';
 export { type Clock, sleep, systemClock, type Timer, type TimerOptions } from './core/clock.ts';
 export {
   ConfigError,
@@ -12,8 +14,6 @@ export {
   SluiceError,
 } from './core/errors.ts';
 export { Events, type Listener } from './core/events.ts';
-export * from './batch/index.ts';
-export * from './consumer/index.ts';
 export * from './global/index.ts';
 export { classifyError } from './limiter/classify.ts';
 export { createLimiter, defaultLimit } from './limiter/limiter.ts';
