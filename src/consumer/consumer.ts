@@ -29,6 +29,9 @@ import type {
   StopOptions,
 } from './types.ts';
 
+/** A message without a permit waits in the buffer: that is not a rejection (see `AcquireOptions.orWait`). */
+const WAITING = { orWait: true } as const;
+
 /** Backoff after a failed receive (ms): doubles from the first to the last. */
 const RECEIVE_RETRY_FIRST = 100;
 const RECEIVE_RETRY_LAST = 5000;
@@ -371,7 +374,7 @@ class AdaptiveConsumer<M extends ConsumerMessage> implements Consumer {
           this.#pausedUntil = Math.max(this.#pausedUntil, this.#clock.now() + this.#shedDelay);
           continue;
         }
-        const permit = this.#limiter.tryAcquire();
+        const permit = this.#limiter.tryAcquire(WAITING);
         if (permit === undefined) break;
         this.#buffer.shift();
         void this.#run(entry, permit);

@@ -125,7 +125,7 @@ export interface LimiterOptions {
    * flight never exceeds the limit. Requests without a partition go to the first one.
    */
   readonly partitions?: Readonly<Record<string, PartitionOptions>>;
-  /** Classifies errors thrown inside `run()`. Default: timeouts, aborts, 429/503 and rejections are drops; others ignored. */
+  /** Classifies errors thrown inside `run()`. Default: timeouts, 429/503 and rejections are drops; aborts and others ignored. */
   readonly classify?: ErrorClassifier;
 }
 

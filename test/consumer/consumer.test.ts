@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { subscribe, unsubscribe } from 'node:diagnostics_channel';
 import { describe, it } from 'node:test';
 import { createConsumer } from '../../src/consumer/consumer.ts';
 import { isConsumerStoppedError } from '../../src/consumer/errors.ts';
@@ -45,6 +46,23 @@ function setup(
 }
 
 describe('createConsumer', () => {
+  it('publishes no limiter rejection for a message that waits in its buffer for a permit', async () => {
+    const rejections: unknown[] = [];
+    const onReject = (m: unknown) => rejections.push(m);
+    subscribe('sluice:limiter:reject', onReject);
+    try {
+      const { clock, source, consumer } = setup({ limit: 1, buffer: 4, handler: async () => {} });
+      for (let i = 0; i < 5; i++) source.publish(`b${i}`);
+      await consumer.start();
+      await clock.advanceAsync(10);
+      assert.equal(source.counts().acked, 5);
+      await consumer.stop();
+    } finally {
+      unsubscribe('sluice:limiter:reject', onReject);
+    }
+    assert.deepEqual(rejections, []);
+  });
+
   it('handles and acknowledges every message once', async () => {
     const handled: string[] = [];
     const { clock, source, consumer } = setup({
