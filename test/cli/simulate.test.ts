@@ -157,7 +157,7 @@ describe('sluice simulate: usage', () => {
     [['simulate', 'diurnal', '--policies', 'none,magic'], /--policies: unknown policy "magic"/],
     [['simulate', 'diurnal', '--html'], /option '--html <value>' argument missing/],
     [['simulate', 'diurnal', '--json', ''], /--json needs a file name, or -/],
-    [['launch'], /unknown command "launch"; commands: simulate/],
+    [['launch'], /unknown command "launch"; commands: demo, simulate, proxy, autoscale/],
   ] as const) {
     it(`exits 2 for: sluice ${args.join(' ')}`, async () => {
       const { code, stdout, stderr } = await cli(args);
