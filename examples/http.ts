@@ -24,6 +24,16 @@ const server = createServer(
 );
 server.listen(3000);
 
+// Graceful shutdown
+const listener = protect((_req, res) => {
+  res.end('ok');
+});
+const drained = createServer(listener).listen(3001);
+process.once('SIGTERM', async () => {
+  await listener.protection.close();
+  drained.close();
+});
+
 // Express 5
 const app = express();
 app.use(expressProtection({ classify: byRoute({ '/admin': { priority: 'critical' } }) }));

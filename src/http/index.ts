@@ -12,12 +12,14 @@ export {
   type SluiceRequestOptions,
 } from './fetch.ts';
 export {
+  type Admit,
   byHeader,
   byMethod,
   byRoute,
   type Classification,
   type Classifier,
   createServerProtection,
+  type DrainResult,
   type Reply,
   type RequestInfo,
   type RouteSnapshot,

@@ -100,6 +100,22 @@ export interface ServerProtectionOptions {
   readonly route?: (request: RequestInfo) => string;
   /** Most distinct metric routes; later ones are counted under `"(other)"`. Default 100. */
   readonly maxRoutes?: number;
+  /**
+   * Longest `close()` waits for admitted and queued requests to finish (ms) before it cuts the rest.
+   * Default 10000 (as `sluice proxy`'s `drainTimeout`).
+   */
+  readonly drainTimeout?: number;
+}
+
+/** How a `close()` ended. */
+export interface DrainResult {
+  /** True when every admitted and queued request finished within the timeout. */
+  readonly drained: boolean;
+  /**
+   * Requests that had not finished when the timeout passed: admitted ones have their connections closed,
+   * queued ones (not started) are refused with 503.
+   */
+  readonly cut: number;
 }
 
 /** Counters and latency of one route. */
@@ -113,7 +129,7 @@ export interface RouteSnapshot {
   readonly ignored: number;
   /** Requests whose client went away before the response finished (admitted or queued). */
   readonly disconnected: number;
-  /** Refused with 503: the limit, the queue, a deadline, or process pressure. */
+  /** Refused with 503: the limit, the queue, a deadline, process pressure, or shutting down. */
   readonly shed: number;
   /** Refused with 429: the key or partition was over its quota. */
   readonly quota: number;
@@ -131,8 +147,17 @@ export interface ServerSnapshot {
   /** Ceiling from pressure; `Infinity` when none binds. */
   readonly pressureCap: number;
   readonly load: LoadReading;
+  /** True once `close()` was called: new requests are refused and readiness reports 503. */
+  readonly draining: boolean;
   readonly routes: Readonly<Record<string, RouteSnapshot>>;
 }
+
+/**
+ * What `admit` decided: `undefined` to let the request through (its permit is released when the response
+ * closes), a `Reply` to send instead, or, when the request waits in the queue, a promise of either;
+ * the promise gives `null` when the client left while queued (there is nothing left to answer).
+ */
+export type Admit = Reply | undefined | Promise<Reply | undefined | null>;
 
 class RouteStats {
   inflight = 0;
@@ -154,68 +179,63 @@ class RouteStats {
 const OTHER_ROUTE = '(other)';
 const TEXT = 'text/plain; charset=utf-8';
 const DIGITS = /^\d+$/;
+/** The abort reason of a queued request refused because the drain timed out. */
+const DRAIN_TIMEOUT = Symbol('sluice.drain-timeout');
 
-/** One admitted request: releases its permit exactly once, on `finish` or `close` of the response. */
+/**
+ * One request the protection answers for, queued or admitted, from classification until its response
+ * closes. It sits in the protection's list of pending requests (what `close()` waits for); the permit is
+ * released exactly once, on the response's `close`.
+ */
 class Admission {
-  readonly #owner: ServerProtection;
-  readonly #permit: Permit;
-  readonly #res: ServerResponse;
-  readonly #stats: RouteStats;
-  readonly #key: string | undefined;
-  readonly #arrivedAt: number;
+  /** The protection's handler of a closed response (one function per protection, not per request). */
+  readonly #closed: (a: Admission) => void;
+  readonly res: ServerResponse;
+  readonly stats: RouteStats;
+  readonly key: string | undefined;
+  /** Arrival time, or NaN until known (the permit's start time doubles as it when nothing waited). */
+  arrivedAt: number;
+  /** Undefined while queued. */
+  permit: Permit | undefined = undefined;
+  /** Set while queued: aborting it gives the place in the queue up. */
+  abort: AbortController | undefined = undefined;
+  /** True from classification until the response closes or the request is refused from the queue. */
+  pending = false;
+  prev: Admission | undefined = undefined;
+  next: Admission | undefined = undefined;
+
+  /**
+   * The response's one `close` listener: 'close' follows 'finish' on a completed response and also marks a
+   * cut connection, and the handler tells them apart by `writableFinished`.
+   */
   readonly end = (): void => {
-    const permit = this.#permit;
-    if (permit.released) return;
-    const res = this.#res;
-    const stats = this.#stats;
-    stats.inflight--;
-    if (res.writableFinished) {
-      const status = res.statusCode;
-      if (status === 503 || status === 504 || status === 429 || status === 408) {
-        stats.dropped++;
-        permit.dropped();
-      } else if (status >= 500) {
-        stats.ignored++;
-        permit.ignore();
-      } else {
-        stats.success++;
-        permit.success();
-      }
-      stats.latency.record(this.#owner.clock.now() - this.#arrivedAt);
-    } else {
-      // The client left (or a server timeout cut the socket): says nothing about our service time.
-      stats.disconnected++;
-      permit.ignore();
-    }
-    this.#owner.releaseKey(this.#key);
+    this.#closed(this);
   };
 
   constructor(
-    owner: ServerProtection,
-    permit: Permit,
+    closed: (a: Admission) => void,
     res: ServerResponse,
     stats: RouteStats,
     key: string | undefined,
     arrivedAt: number,
   ) {
-    this.#owner = owner;
-    this.#permit = permit;
-    this.#res = res;
-    this.#stats = stats;
-    this.#key = key;
-    this.#arrivedAt = arrivedAt;
-    stats.inflight++;
-    // 'close' follows 'finish' on a completed response and also marks a cut connection: one listener
-    // covers both, and `writableFinished` tells them apart.
-    res.once('close', this.end);
+    this.#closed = closed;
+    this.res = res;
+    this.stats = stats;
+    this.key = key;
+    this.arrivedAt = arrivedAt;
   }
 }
 
 /**
  * The framework-free core of server protection: the adapters (node:http, Express, Fastify) hand it each
  * request and act on its answer. It admits through an adaptive limiter with a short deadline-aware priority
- * queue, refuses with 503 (overload) or 429 (over quota) and Retry-After, answers health probes, and keeps
- * per-route metrics.
+ * queue, refuses with 503 (overload) or 429 (over quota) and Retry-After, answers health probes, keeps
+ * per-route metrics, and drains on shutdown (`close()`).
+ *
+ * The admission path allocates the permit, one record and one `close` listener per request, and nothing
+ * else on the common path: headers are read only when an option names them, and the request is described
+ * to classifiers only when there are classifiers.
  */
 export class ServerProtection {
   readonly limiter: Limiter;
@@ -235,8 +255,19 @@ export class ServerProtection {
   readonly #route: ((request: RequestInfo) => string) | undefined;
   readonly #maxRoutes: number;
   readonly #routes = new Map<string, RouteStats>();
+  /** Stats of `METHOD path` names by method then path: no string is built per request to find them. */
+  readonly #byMethodPath = new Map<string, Map<string, RouteStats>>();
   readonly #retryAfterPressure: string;
   readonly #byLevel: readonly AcquireOptions[];
+  readonly #drainTimeout: number;
+  /** Pending requests (queued or admitted), newest first; `close()` waits for the list to empty. */
+  #head: Admission | undefined = undefined;
+  #pending = 0;
+  #closing: Promise<DrainResult> | undefined = undefined;
+  #onIdle: (() => void) | undefined = undefined;
+  readonly #onClosed = (a: Admission): void => {
+    this.#closed(a);
+  };
 
   constructor(options: ServerProtectionOptions = {}) {
     if (typeof options !== 'object' || options === null)
@@ -260,7 +291,9 @@ export class ServerProtection {
     });
     this.limiter = limiter;
     this.#levels = new PriorityLevels('priorities', undefined);
-    this.#byLevel = Array.from({ length: this.#levels.count }, (_, priority) => Object.freeze({ priority }));
+    this.#byLevel = Array.from({ length: this.#levels.count }, (_, priority) =>
+      Object.freeze({ priority, orWait: true }),
+    );
     const c = options.classify;
     this.#classifiers =
       c === undefined
@@ -285,6 +318,7 @@ export class ServerProtection {
     this.#readyPath = pathOption('readyPath', options.readyPath, '/health/ready');
     this.#route = options.route === undefined ? undefined : func('route', options.route);
     this.#maxRoutes = integer('maxRoutes', or(options.maxRoutes, 100), 1);
+    this.#drainTimeout = nonNegative('drainTimeout', or(options.drainTimeout, 10_000));
     const interval = options.pressure === false ? 1000 : or(options.pressure?.interval, 1000);
     this.#retryAfterPressure = String(
       Math.max(1, Math.ceil(nonNegative('pressure.interval', interval) / 1000)),
@@ -297,9 +331,19 @@ export class ServerProtection {
     return this.#pressure?.level ?? 'normal';
   }
 
-  /** True unless pressure is critical: what the readiness probe reports. */
+  /** True unless pressure is critical or the protection is draining: what the readiness probe reports. */
   get ready(): boolean {
-    return this.level !== 'critical';
+    return this.#closing === undefined && this.level !== 'critical';
+  }
+
+  /** True once `close()` was called. */
+  get draining(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Requests admitted or queued and not yet finished: what `close()` waits for. */
+  get pending(): number {
+    return this.#pending;
   }
 
   /** Takes a pressure reading now (the timer does this every interval). */
@@ -308,9 +352,156 @@ export class ServerProtection {
   }
 
   /**
-   * Admits `req` or refuses it. Calls `done()` once admitted (the permit is released when `res` finishes
-   * or closes), or `done(reply)` with a response to send instead (a refusal or a health report); calls
-   * neither if the client leaves while queued. `route` is the route template, when the framework knows it.
+   * Admits `req` or refuses it; the adapters call this first thing for every request. See `Admit` for the
+   * answer. `route` is the route template, when the framework knows it.
+   */
+  admit(req: IncomingMessage, res: ServerResponse, route: string | undefined): Admit {
+    const url = req.url ?? '/';
+    if (this.#livePath !== undefined && isPath(url, this.#livePath)) return this.#health(true);
+    if (this.#readyPath !== undefined && isPath(url, this.#readyPath)) return this.#health(false);
+    const method = req.method ?? 'GET';
+    // Classifiers and a `route` function see the request described; without them nothing is built.
+    const info: RequestInfo | undefined =
+      this.#classifiers.length > 0 || this.#route !== undefined
+        ? { method, path: pathOf(url), route, headers: req.headers }
+        : undefined;
+    const stats = this.#statsOf(method, url, route, info);
+    if (this.#closing !== undefined) {
+      stats.shed++;
+      return SHUTTING_DOWN;
+    }
+
+    let deadline: number | undefined;
+    let now = Number.NaN;
+    if (this.#deadlineHeader !== undefined) {
+      const raw = req.headers[this.#deadlineHeader];
+      if (raw !== undefined) {
+        const ms = typeof raw === 'string' && DIGITS.test(raw) ? Number(raw) : Number.NaN;
+        if (!(ms > 0)) {
+          stats.invalid++;
+          return text(
+            400,
+            `sluice: header ${this.#deadlineHeader} must be a whole number of milliseconds > 0`,
+          );
+        }
+        now = this.clock.now();
+        deadline = now + Math.min(ms, this.#maxDeadline);
+      }
+    }
+
+    let priority = this.#levels.defaultLevel;
+    let partition: string | undefined;
+    let key: string | undefined;
+    let weight: number | undefined;
+    if (info !== undefined && this.#classifiers.length > 0) {
+      let cls: Classification | undefined;
+      try {
+        for (const classify of this.#classifiers) {
+          const c = classify(info);
+          if (c !== undefined) cls = cls === undefined ? c : { ...cls, ...c };
+        }
+      } catch {
+        // A throwing classifier is the application's bug: answer this request, keep the process up.
+        stats.invalid++;
+        return text(500, 'sluice: request classification failed');
+      }
+      if (cls !== undefined) {
+        if (cls.priority !== undefined) {
+          const p = this.#levelOf(cls.priority);
+          if (p === undefined) {
+            stats.invalid++;
+            return text(400, `sluice: unknown priority ${JSON.stringify(String(cls.priority))}`);
+          }
+          priority = p;
+        }
+        partition = cls.partition;
+        if (partition !== undefined && !this.#partitions?.has(partition)) {
+          stats.invalid++;
+          return text(400, `sluice: unknown partition ${JSON.stringify(String(partition))}`);
+        }
+        weight = cls.weight;
+        if (weight !== undefined && !(weight > 0 && weight <= 1e6)) {
+          stats.invalid++;
+          return text(400, 'sluice: request weight must be a number > 0');
+        }
+        key = cls.key;
+      }
+    }
+
+    const pressure = this.#pressure;
+    if (pressure !== undefined) {
+      const level = pressure.level;
+      if (
+        (level === 'critical' && priority >= this.#shedCritical) ||
+        (level === 'elevated' && priority >= this.#shedElevated)
+      ) {
+        stats.shed++;
+        return refusal(503, `sluice: shedding ${level} load`, this.#retryAfterPressure);
+      }
+    }
+
+    if (key !== undefined && this.#maxPerKey !== Number.POSITIVE_INFINITY) {
+      const held = this.#perKey.get(key) ?? 0;
+      if (held >= this.#maxPerKey) {
+        stats.quota++;
+        return refusal(429, `sluice: key over its quota of ${this.#maxPerKey} requests`, '1');
+      }
+      this.#perKey.set(key, held + 1);
+    }
+
+    // The common case (a priority and nothing else) reuses one options object per level. `orWait`: a request
+    // that finds no permit goes on to wait below, so the failed try is not a rejection.
+    const options: AcquireOptions =
+      partition === undefined && key === undefined && weight === undefined && deadline === undefined
+        ? this.#byLevel[priority]!
+        : {
+            priority,
+            orWait: true,
+            ...(partition === undefined ? {} : { partition }),
+            ...(key === undefined ? {} : { key }),
+            ...(weight === undefined ? {} : { weight }),
+            ...(deadline === undefined ? {} : { deadline }),
+          };
+    const a = new Admission(this.#onClosed, res, stats, key, now);
+    // A listener per request rather than one shared listener and a property on the response: a property
+    // added here would change the shape of every response Node's HTTP code handles.
+    res.on('close', a.end);
+    this.#link(a);
+    const permit = this.limiter.tryAcquire(options);
+    if (permit !== undefined) {
+      this.#admitted(a, permit);
+      return undefined;
+    }
+    // Slow path: wait in the queue; a client that leaves while queued gives its place up.
+    if (Number.isNaN(a.arrivedAt)) a.arrivedAt = this.clock.now();
+    const abort = new AbortController();
+    a.abort = abort;
+    return this.limiter.acquire({ ...options, signal: abort.signal }).then(
+      (p) => {
+        a.abort = undefined;
+        if (!abort.signal.aborted) {
+          this.#admitted(a, p);
+          return undefined;
+        }
+        p.ignore(); // granted in the same turn as the request was given up
+        return this.#givenUp(a, abort.signal.reason);
+      },
+      (error: unknown) => {
+        a.abort = undefined;
+        if (abort.signal.aborted) return this.#givenUp(a, abort.signal.reason);
+        this.#forget(a);
+        const reply = rejected(error);
+        if (reply.status === 429) a.stats.quota++;
+        else a.stats.shed++;
+        return reply;
+      },
+    );
+  }
+
+  /**
+   * Callback form of `admit`: calls `done()` once admitted (the permit is released when `res` finishes or
+   * closes), or `done(reply)` with a response to send instead; calls neither if the client leaves while
+   * queued.
    */
   handle(
     req: IncomingMessage,
@@ -318,141 +509,70 @@ export class ServerProtection {
     route: string | undefined,
     done: (reply?: Reply) => void,
   ): void {
-    const now = this.clock.now();
-    const url = req.url ?? '/';
-    const q = url.indexOf('?');
-    const path = q < 0 ? url : url.slice(0, q);
-    if (path === this.#livePath) {
-      done(this.#health(true));
-      return;
+    const answer = this.admit(req, res, route);
+    if (answer instanceof Promise) {
+      void answer.then((a) => {
+        if (a !== null) done(a);
+      });
+    } else {
+      done(answer);
     }
-    if (path === this.#readyPath) {
-      done(this.#health(false));
-      return;
-    }
-    const info: RequestInfo = { method: req.method ?? 'GET', path, route, headers: req.headers };
-    const stats = this.#stats(info);
-
-    let deadline: number | undefined;
-    if (this.#deadlineHeader !== undefined) {
-      const raw = req.headers[this.#deadlineHeader];
-      if (raw !== undefined) {
-        const ms = typeof raw === 'string' && DIGITS.test(raw) ? Number(raw) : Number.NaN;
-        if (!(ms > 0)) {
-          stats.invalid++;
-          done(
-            text(400, `sluice: header ${this.#deadlineHeader} must be a whole number of milliseconds > 0`),
-          );
-          return;
-        }
-        deadline = now + Math.min(ms, this.#maxDeadline);
-      }
-    }
-
-    let cls: Classification | undefined;
-    try {
-      for (const classify of this.#classifiers) {
-        const c = classify(info);
-        if (c !== undefined) cls = cls === undefined ? c : { ...cls, ...c };
-      }
-    } catch {
-      // A throwing classifier is the application's bug: answer this request, keep the process up.
-      stats.invalid++;
-      done(text(500, 'sluice: request classification failed'));
-      return;
-    }
-    let priority = this.#levels.defaultLevel;
-    if (cls?.priority !== undefined) {
-      const p = this.#levelOf(cls.priority);
-      if (p === undefined) {
-        stats.invalid++;
-        done(text(400, `sluice: unknown priority ${JSON.stringify(String(cls.priority))}`));
-        return;
-      }
-      priority = p;
-    }
-    const partition = cls?.partition;
-    if (partition !== undefined && !this.#partitions?.has(partition)) {
-      stats.invalid++;
-      done(text(400, `sluice: unknown partition ${JSON.stringify(String(partition))}`));
-      return;
-    }
-    const weight = cls?.weight;
-    if (weight !== undefined && !(weight > 0 && weight <= 1e6)) {
-      stats.invalid++;
-      done(text(400, 'sluice: request weight must be a number > 0'));
-      return;
-    }
-
-    const level = this.level;
-    if (
-      (level === 'critical' && priority >= this.#shedCritical) ||
-      (level === 'elevated' && priority >= this.#shedElevated)
-    ) {
-      stats.shed++;
-      done(refusal(503, `sluice: shedding ${level} load`, this.#retryAfterPressure));
-      return;
-    }
-
-    const key = cls?.key;
-    if (key !== undefined && this.#maxPerKey !== Number.POSITIVE_INFINITY) {
-      const held = this.#perKey.get(key) ?? 0;
-      if (held >= this.#maxPerKey) {
-        stats.quota++;
-        done(refusal(429, `sluice: key over its quota of ${this.#maxPerKey} requests`, '1'));
-        return;
-      }
-      this.#perKey.set(key, held + 1);
-    }
-
-    // The common case (a priority and nothing else) reuses one options object per level.
-    const options: AcquireOptions =
-      partition === undefined && key === undefined && weight === undefined && deadline === undefined
-        ? this.#byLevel[priority]!
-        : {
-            priority,
-            ...(partition === undefined ? {} : { partition }),
-            ...(key === undefined ? {} : { key }),
-            ...(weight === undefined ? {} : { weight }),
-            ...(deadline === undefined ? {} : { deadline }),
-          };
-    const permit = this.limiter.tryAcquire(options);
-    if (permit !== undefined) {
-      new Admission(this, permit, res, stats, key, now);
-      done();
-      return;
-    }
-    // Slow path: wait in the queue; a client that leaves while queued gives its place up.
-    const abort = new AbortController();
-    const onClose = (): void => abort.abort();
-    res.once('close', onClose);
-    this.limiter.acquire({ ...options, signal: abort.signal }).then(
-      (p) => {
-        res.off('close', onClose);
-        new Admission(this, p, res, stats, key, now);
-        done();
-      },
-      (error: unknown) => {
-        res.off('close', onClose);
-        this.releaseKey(key);
-        if (abort.signal.aborted) {
-          stats.disconnected++;
-          return;
-        }
-        const reply = rejected(error);
-        if (reply.status === 429) stats.quota++;
-        else stats.shed++;
-        done(reply);
-      },
-    );
   }
 
-  /** @internal an admission's key is given back. */
-  releaseKey(key: string | undefined): void {
-    if (key === undefined || this.#maxPerKey === Number.POSITIVE_INFINITY) return;
-    const held = (this.#perKey.get(key) ?? 1) - 1;
-    if (held <= 0) this.#perKey.delete(key);
-    else this.#perKey.set(key, held);
+  /**
+   * Graceful shutdown. At once: readiness answers 503 (so a load balancer stops sending), new requests are
+   * refused with 503, `Retry-After` and `Connection: close`, pressure readings stop, and the connections of
+   * requests in flight are marked to close after their responses. Admitted and queued requests carry on;
+   * resolves when none is left, or after `timeout` ms (default the `drainTimeout` option), when admitted
+   * requests still running have their connections closed and queued ones are refused with 503. Idempotent:
+   * later calls return the first call's promise.
+   *
+   * The protection does not own the server: for node:http and Express, close the server after this
+   * resolves (`server.close()` then ends the idle keep-alive connections); the Fastify plugin calls it
+   * from a `preClose` hook, so `fastify.close()` drains.
+   */
+  close(timeout?: number): Promise<DrainResult> {
+    if (this.#closing === undefined) {
+      const ms = timeout === undefined ? this.#drainTimeout : nonNegative('timeout', timeout);
+      this.#pressure?.stop();
+      this.#closing = this.#drain(ms);
+    }
+    return this.#closing;
+  }
+
+  /** The response of a request closed: releases its permit, or gives its place in the queue up. */
+  #closed(a: Admission): void {
+    if (!a.pending) return; // refused from the queue: already accounted for
+    const permit = a.permit;
+    if (permit === undefined) {
+      // Still queued: give the place up (the rejection then answers nothing).
+      a.abort?.abort();
+      a.stats.disconnected++;
+      this.#forget(a);
+      return;
+    }
+    const res = a.res;
+    const stats = a.stats;
+    stats.inflight--;
+    if (res.writableFinished) {
+      const status = res.statusCode;
+      if (status === 503 || status === 504 || status === 429 || status === 408) {
+        stats.dropped++;
+        permit.dropped();
+      } else if (status >= 500) {
+        stats.ignored++;
+        permit.ignore();
+      } else {
+        stats.success++;
+        permit.success();
+      }
+      stats.latency.record(this.clock.now() - a.arrivedAt);
+    } else {
+      // The client left (or a server timeout cut the socket): says nothing about our service time.
+      stats.disconnected++;
+      permit.ignore();
+    }
+    this.#forget(a);
   }
 
   /** Limiter state, pressure and per-route metrics, for the metrics exporters. */
@@ -471,30 +591,112 @@ export class ServerProtection {
         eventLoopUtilization: Number.NaN,
         heapUsed: Number.NaN,
       },
+      draining: this.#closing !== undefined,
       routes,
     };
   }
 
-  /** Stops the pressure readings (the timer is unref'd, so this matters only for tidy shutdowns and tests). */
-  close(): void {
-    this.#pressure?.stop();
+  #admitted(a: Admission, permit: Permit): void {
+    a.permit = permit;
+    // An untimed permit (a fixed limit samples one call in many) has NaN as its start.
+    if (Number.isNaN(a.arrivedAt)) {
+      a.arrivedAt = Number.isNaN(permit.startedAt) ? this.clock.now() : permit.startedAt;
+    }
+    a.stats.inflight++;
+    if (this.#closing !== undefined && !a.res.headersSent) a.res.shouldKeepAlive = false;
+  }
+
+  /** A queued request was given up: its client left (`#closed` counted it), or the drain timed out. */
+  #givenUp(a: Admission, reason: unknown): Reply | null {
+    if (reason !== DRAIN_TIMEOUT) return null;
+    this.#forget(a);
+    a.stats.shed++;
+    return SHUTTING_DOWN;
+  }
+
+  #link(a: Admission): void {
+    a.pending = true;
+    const head = this.#head;
+    a.next = head;
+    if (head !== undefined) head.prev = a;
+    this.#head = a;
+    this.#pending++;
+  }
+
+  /** Takes a pending request off the list and gives its key back; once per admission. */
+  #forget(a: Admission): void {
+    if (!a.pending) return;
+    a.pending = false;
+    const { prev, next } = a;
+    if (prev === undefined) this.#head = next;
+    else prev.next = next;
+    if (next !== undefined) next.prev = prev;
+    a.prev = undefined;
+    a.next = undefined;
+    this.#releaseKey(a.key);
+    if (--this.#pending === 0) this.#onIdle?.();
+  }
+
+  #drain(timeout: number): Promise<DrainResult> {
+    for (let a = this.#head; a !== undefined; a = a.next) {
+      if (a.permit !== undefined && !a.res.headersSent) a.res.shouldKeepAlive = false;
+    }
+    if (this.#pending === 0) return Promise.resolve({ drained: true, cut: 0 });
+    return new Promise((resolve) => {
+      const timer = this.clock.setTimer(() => {
+        this.#onIdle = undefined;
+        resolve({ drained: false, cut: this.#cut() });
+      }, timeout);
+      this.#onIdle = () => {
+        timer.cancel();
+        this.#onIdle = undefined;
+        resolve({ drained: true, cut: 0 });
+      };
+    });
+  }
+
+  /** Ends what is still pending when the drain times out; returns how many. */
+  #cut(): number {
+    let cut = 0;
+    for (let a = this.#head; a !== undefined; ) {
+      const next = a.next;
+      if (a.permit === undefined) {
+        // Not started: a clear 503 rather than a reset, so that the client knows nothing ran.
+        cut++;
+        a.abort?.abort(DRAIN_TIMEOUT);
+      } else if (!a.res.writableFinished) {
+        cut++;
+        a.res.destroy();
+      }
+      a = next;
+    }
+    return cut;
+  }
+
+  #releaseKey(key: string | undefined): void {
+    if (key === undefined || this.#maxPerKey === Number.POSITIVE_INFINITY) return;
+    const held = (this.#perKey.get(key) ?? 1) - 1;
+    if (held <= 0) this.#perKey.delete(key);
+    else this.#perKey.set(key, held);
   }
 
   #health(live: boolean): Reply {
+    const draining = this.#closing !== undefined;
     const ok = live || this.ready;
     const s = this.limiter.snapshot();
     const body = JSON.stringify({
-      status: ok ? 'ok' : 'unavailable',
+      status: ok ? 'ok' : draining ? 'draining' : 'unavailable',
       level: this.level,
       limit: s.limit,
       inflight: s.inflight,
       queued: s.queued,
     });
-    return {
-      status: ok ? 200 : 503,
-      headers: { 'content-type': 'application/json', 'cache-control': 'no-store' },
-      body,
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'cache-control': 'no-store',
     };
+    if (draining) headers['connection'] = 'close';
+    return { status: ok ? 200 : 503, headers, body };
   }
 
   #levelOf(priority: Priority): number | undefined {
@@ -505,8 +707,31 @@ export class ServerProtection {
     }
   }
 
-  #stats(info: RequestInfo): RouteStats {
-    const name = this.#route?.(info) ?? info.route ?? `${info.method} ${info.path}`;
+  #statsOf(
+    method: string,
+    url: string,
+    route: string | undefined,
+    info: RequestInfo | undefined,
+  ): RouteStats {
+    if (this.#route !== undefined && info !== undefined) return this.#named(this.#route(info));
+    if (route !== undefined) return this.#named(route);
+    // `METHOD path` without building the string unless the route is new.
+    const path = pathOf(url);
+    let paths = this.#byMethodPath.get(method);
+    if (paths === undefined) {
+      paths = new Map();
+      this.#byMethodPath.set(method, paths);
+    }
+    let stats = paths.get(path);
+    if (stats === undefined) {
+      stats = this.#named(`${method} ${path}`);
+      // Remember only named routes: paths past `maxRoutes` share "(other)" and must not grow this map.
+      if (this.#routes.get(`${method} ${path}`) === stats) paths.set(path, stats);
+    }
+    return stats;
+  }
+
+  #named(name: string): RouteStats {
     let stats = this.#routes.get(name);
     if (stats !== undefined) return stats;
     const key = this.#routes.size < this.#maxRoutes ? name : OTHER_ROUTE;
@@ -574,6 +799,24 @@ function text(status: number, body: string): Reply {
 
 function refusal(status: number, body: string, retryAfter: string): Reply {
   return { status, headers: { 'content-type': TEXT, 'retry-after': retryAfter }, body };
+}
+
+/** The answer to requests that arrive while the protection drains. */
+const SHUTTING_DOWN: Reply = Object.freeze({
+  status: 503,
+  headers: Object.freeze({ 'content-type': TEXT, 'retry-after': '1', connection: 'close' }),
+  body: 'sluice: shutting down',
+});
+
+/** True when the request target `url` is `path`, with or without a query string. */
+function isPath(url: string, path: string): boolean {
+  return url.startsWith(path) && (url.length === path.length || url.charCodeAt(path.length) === 63); // '?'
+}
+
+/** The path of a request target, without the query string. */
+function pathOf(url: string): string {
+  const q = url.indexOf('?');
+  return q < 0 ? url : url.slice(0, q);
 }
 
 /** 429 for a partition at its cap (a client class over its quota), 503 for every other rejection. */

@@ -14,7 +14,17 @@ declare module 'fastify' {
 /**
  * Fastify 5 plugin: an `onRequest` hook admits each request (classifiers see the route template), and
  * `fastify.sluice` holds the core. It is not encapsulated (like a plugin wrapped in fastify-plugin), so it
- * guards every route of the instance it is registered on. The core stops its timers on `onClose`.
+ * guards every route of the instance it is registered on.
+ *
+ * Shutdown: `fastify.close()` drains through a `preClose` hook, before Fastify closes the server: requests
+ * in flight and queued finish (or are cut after the `drainTimeout` option), and `fastify.sluice.close()`
+ * gives the result. While Fastify closes, it answers new requests itself (503 with `Connection: close`)
+ * unless the instance was created with `return503OnClosing: false`, when sluice answers them (503 with
+ * `Retry-After`). To fail readiness first and keep serving while a load balancer notices, call
+ * `await fastify.sluice.close()` and then `fastify.close()`.
+ *
+ * Fastify's `requestTimeout` defaults to 0 (none): set it, or a client that trickles a request body holds
+ * its permit for as long as it keeps trickling (Node's own server default is 300 s).
  */
 export const fastifyProtection: FastifyPluginCallback<FastifyProtectionOptions> = Object.assign(
   (fastify: FastifyInstance, options: FastifyProtectionOptions, done: (error?: Error) => void): void => {
@@ -29,17 +39,30 @@ export const fastifyProtection: FastifyPluginCallback<FastifyProtectionOptions> 
       return;
     }
     fastify.decorate('sluice', protection);
+    // One hook for the instance, no closure per admitted request.
     fastify.addHook('onRequest', (request: FastifyRequest, reply: FastifyReply, next: () => void) => {
-      protection.handle(request.raw, reply.raw, request.routeOptions.url, (answer?: Reply) => {
-        if (answer === undefined) next();
-        else reply.code(answer.status).headers(answer.headers).send(answer.body);
-      });
+      const answer = protection.admit(request.raw, reply.raw, request.routeOptions.url);
+      if (answer === undefined) next();
+      else if (answer instanceof Promise) {
+        void answer.then((a?: Reply | null) => {
+          if (a === undefined) next();
+          else if (a !== null) send(reply, a);
+        });
+      } else send(reply, answer);
     });
+    fastify.addHook('preClose', (next: () => void) => {
+      void protection.close().then(() => next());
+    });
+    // preClose runs only for an instance that became ready; this stops the timers of any other.
     fastify.addHook('onClose', (_instance: FastifyInstance, next: () => void) => {
-      protection.close();
+      void protection.close();
       next();
     });
     done();
   },
   { [Symbol.for('skip-override')]: true, [Symbol.for('fastify.display-name')]: 'sluice' },
 );
+
+function send(reply: FastifyReply, answer: Reply): void {
+  void reply.code(answer.status).headers(answer.headers).send(answer.body);
+}

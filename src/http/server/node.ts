@@ -9,7 +9,12 @@ export type ProtectedListener = RequestListener & { readonly protection: ServerP
  * answers it (503, 429, 400, a health probe) without calling `listener`.
  *
  * ```ts
- * const server = http.createServer(protect((req, res) => res.end('ok')));
+ * const listener = protect((req, res) => res.end('ok'));
+ * const server = http.createServer(listener).listen(8080);
+ * process.once('SIGTERM', async () => {
+ *   await listener.protection.close(); // readiness 503, new requests 503, in-flight ones finish
+ *   server.close();
+ * });
  * ```
  */
 export function protect(
@@ -18,10 +23,14 @@ export function protect(
 ): ProtectedListener {
   const protection = options instanceof ServerProtection ? options : new ServerProtection(options);
   const guarded = (req: IncomingMessage, res: ServerResponse): void => {
-    protection.handle(req, res, undefined, (reply?: Reply) => {
-      if (reply === undefined) listener(req, res);
-      else sendReply(res, reply);
-    });
+    const answer = protection.admit(req, res, undefined);
+    if (answer === undefined) listener(req, res);
+    else if (answer instanceof Promise) {
+      void answer.then((a?: Reply | null) => {
+        if (a === undefined) listener(req, res);
+        else if (a !== null) sendReply(res, a);
+      });
+    } else sendReply(res, answer);
   };
   return Object.assign(guarded, { protection });
 }

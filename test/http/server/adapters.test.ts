@@ -1,10 +1,11 @@
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { afterEach, describe, it } from 'node:test';
 import { VirtualClock } from '../../../src/core/virtual-clock.ts';
 import { byHeader, ServerProtection, type ServerProtectionOptions } from '../../../src/http/server/core.ts';
 import type { LoadReading } from '../../../src/http/server/pressure.ts';
 import { ManualLimit } from '../../helpers/manual-limit.ts';
-import { adapters, get, type Running, start, until } from './harness.ts';
+import { adapters, get, type Running, type ServerSettings, start, until } from './harness.ts';
 
 const idle: LoadReading = { eventLoopDelayMs: 0, eventLoopUtilization: 0.1, heapUsed: 0.1 };
 
@@ -20,7 +21,10 @@ for (const adapter of adapters) {
       assert.equal(clock.pending, 0, 'a timer was left behind');
     });
 
-    async function serve(options: ServerProtectionOptions = {}): Promise<Running> {
+    async function serve(
+      options: ServerProtectionOptions = {},
+      settings: ServerSettings = {},
+    ): Promise<Running> {
       clock = new VirtualClock();
       load = idle;
       const protection = new ServerProtection({
@@ -30,7 +34,7 @@ for (const adapter of adapters) {
         classify: byHeader({ priority: 'x-priority', key: 'x-client' }),
         ...options,
       });
-      running = await start(adapter, protection);
+      running = await start(adapter, protection, settings);
       return running;
     }
 
@@ -79,6 +83,19 @@ for (const adapter of adapters) {
       assert.deepEqual(app.admitted, ['first', 'critical', 'sheddable']);
     });
 
+    it('counts a request that queued and then got in as admitted, not as a limiter rejection', async () => {
+      const { url, app, protection } = await serve({ queue: { size: 10, timeout: 10_000 } });
+      const rejections: string[] = [];
+      protection.limiter.on('reject', (e) => rejections.push(e.reason));
+      const held = get(`${url}/hold`);
+      await until(() => app.holding === 1);
+      const queued = get(`${url}/ok`);
+      await until(() => protection.limiter.queued === 1);
+      app.release();
+      await Promise.all([held, queued]);
+      assert.deepEqual(rejections, []);
+    });
+
     it('refuses a queued request with 503 once its deadline header has passed', async () => {
       const { url, app, protection } = await serve({ queue: { size: 10, timeout: 10_000 } });
       const held = get(`${url}/hold`);
@@ -96,7 +113,7 @@ for (const adapter of adapters) {
 
     it('answers 400 to a malformed deadline header and clamps an absurd one', async () => {
       const { url } = await serve();
-      for (const bad of ['abc', '-5', '0', '1.5', '10ms', ' ']) {
+      for (const bad of ['abc', '-5', '0', '1.5', '10ms', ' ', ['5', '6']]) {
         const answer = await get(`${url}/ok`, { 'x-request-timeout': bad });
         assert.equal(answer.status, 400, `for ${JSON.stringify(bad)}`);
         assert.match(answer.body, /x-request-timeout must be a whole number of milliseconds/);
@@ -177,5 +194,95 @@ for (const adapter of adapters) {
       protection.samplePressure();
       assert.equal((await get(`${url}/health/ready`)).status, 200);
     });
+    it('drains on shutdown: admitted and queued requests finish, new ones get 503, readiness turns 503', async () => {
+      const { url, app, protection, shutdown } = await serve({ queue: { size: 10, timeout: 10_000 } });
+      const agent = new http.Agent({ keepAlive: true });
+      try {
+        const held = get(`${url}/hold`, { 'x-tag': 'held' }, undefined, agent);
+        await until(() => app.holding === 1);
+        const queued = get(`${url}/ok`, { 'x-tag': 'queued' }, undefined, agent);
+        await until(() => protection.limiter.queued === 1);
+        const drained = shutdown();
+        await until(() => protection.draining);
+
+        const refused = await get(`${url}/ok`, { 'x-tag': 'late' }, undefined, agent);
+        assert.equal(refused.status, 503);
+        assert.equal(refused.headers.connection, 'close');
+        assert.match(String(refused.headers['retry-after']), /^[1-9]\d*$/);
+        const ready = await get(`${url}/health/ready`);
+        assert.equal(ready.status, 503);
+        assert.equal(JSON.parse(ready.body).status, 'draining');
+        assert.equal((await get(`${url}/health/live`)).status, 200);
+        assert.equal(protection.pending, 2);
+
+        app.release();
+        const [first, second] = await Promise.all([held, queued]);
+        assert.equal(first.status, 200);
+        assert.equal(first.headers.connection, 'close', 'kept-alive connections close after the drain');
+        assert.equal(second.status, 200);
+        assert.deepEqual(await drained, { drained: true, cut: 0 });
+        assert.deepEqual(app.admitted, ['held', 'queued']);
+        assert.equal(protection.pending, 0);
+        assert.equal(protection.close(), protection.close(), 'close() is idempotent');
+        assert.deepEqual(await protection.close(), { drained: true, cut: 0 });
+        const shed = Object.values(protection.snapshot().routes).reduce((n, r) => n + r.shed, 0);
+        assert.equal(shed, 1);
+      } finally {
+        agent.destroy();
+      }
+    });
+
+    it('cuts what is still running when the drain times out, refuses what is queued, and counts both', async () => {
+      const { url, app, protection, shutdown } = await serve({
+        queue: { size: 10, timeout: 10_000 },
+        drainTimeout: 5000,
+      });
+      const held = get(`${url}/hold`).then(
+        () => 'answered',
+        (error: NodeJS.ErrnoException) => error.code,
+      );
+      await until(() => app.holding === 1);
+      const queued = get(`${url}/ok`, { 'x-tag': 'queued' });
+      await until(() => protection.limiter.queued === 1);
+      const drained = shutdown();
+      await until(() => protection.draining);
+      clock.advance(4999);
+      assert.equal(protection.pending, 2);
+      clock.advance(1);
+      assert.deepEqual(await drained, { drained: false, cut: 2 });
+      assert.equal(await held, 'ECONNRESET');
+      const refused = await queued;
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.connection, 'close');
+      assert.ok(refused.headers['retry-after']);
+      await until(() => protection.limiter.inflight === 0 && protection.pending === 0);
+      app.release(); // the handler answers into a closed connection: nothing is released twice
+      assert.equal(protection.limiter.inflight, 0);
+      assert.deepEqual(app.admitted, ['/hold']);
+    });
   });
 }
+
+describe('fastify.close() with the plugin', () => {
+  it('drains requests in flight while Fastify, with its defaults, refuses new ones itself', async () => {
+    const clock = new VirtualClock();
+    const protection = new ServerProtection({ clock, limit: 1, pressure: false });
+    const running = await start('fastify', protection, { fastify: { return503OnClosing: true } });
+    try {
+      const { url, app } = running;
+      const held = get(`${url}/hold`);
+      await until(() => app.holding === 1);
+      const drained = running.shutdown();
+      await until(() => protection.draining);
+      const refused = await get(`${url}/ok`);
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.connection, 'close');
+      app.release();
+      assert.equal((await held).status, 200);
+      assert.deepEqual(await drained, { drained: true, cut: 0 });
+      assert.equal(clock.pending, 0);
+    } finally {
+      await running.close();
+    }
+  });
+});

@@ -109,6 +109,7 @@ describe('options', () => {
     ['shed.critical', { shed: { critical: 'urgent' } }],
     ['pressure.maxHeapUsed', { pressure: { maxHeapUsed: 2 } }],
     ['limit', { limit: 0 }],
+    ['drainTimeout', { drainTimeout: -1 }],
   ];
   for (const [option, options] of bad) {
     it(`reject an invalid ${option} naming it`, () => {
@@ -118,4 +119,32 @@ describe('options', () => {
       );
     });
   }
+});
+
+describe('close()', () => {
+  it('resolves at once when nothing is pending, turns readiness off and stops the pressure readings', async () => {
+    const clock = new VirtualClock();
+    const protection = new ServerProtection({
+      clock,
+      pressure: { read: () => ({ eventLoopDelayMs: 0, eventLoopUtilization: 0, heapUsed: 0 }) },
+    });
+    assert.equal(protection.ready, true);
+    assert.equal(clock.pending, 1);
+    const closing = protection.close();
+    assert.equal(protection.ready, false);
+    assert.equal(protection.draining, true);
+    assert.equal(protection.snapshot().draining, true);
+    assert.equal(clock.pending, 0);
+    assert.deepEqual(await closing, { drained: true, cut: 0 });
+    assert.equal(protection.close(5), closing);
+  });
+
+  it('rejects a negative timeout, naming it', () => {
+    const protection = new ServerProtection({ clock: new VirtualClock(), pressure: false });
+    assert.throws(
+      () => protection.close(-1),
+      (e: unknown) => isConfigError(e) && e.option === 'timeout',
+    );
+    assert.equal(protection.draining, false);
+  });
 });

@@ -2,8 +2,8 @@ import { once } from 'node:events';
 import http, { type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express from 'express';
-import fastify from 'fastify';
-import type { ServerProtection } from '../../../src/http/server/core.ts';
+import fastify, { type FastifyReply, type FastifyRequest, type FastifyServerOptions } from 'fastify';
+import type { DrainResult, ServerProtection } from '../../../src/http/server/core.ts';
 import { expressProtection } from '../../../src/http/server/express.ts';
 import { fastifyProtection } from '../../../src/http/server/fastify.ts';
 import { protect } from '../../../src/http/server/node.ts';
@@ -44,49 +44,90 @@ export interface Running {
   readonly port: number;
   readonly app: App;
   readonly protection: ServerProtection;
+  /**
+   * The adapter's graceful shutdown: node:http and Express drain through `protection.close()` and then
+   * close the server; Fastify drains through `fastify.close()` (the plugin's preClose hook).
+   */
+  shutdown(): Promise<DrainResult>;
+  /** Tears down whatever is left (after `shutdown()` too). */
   close(): Promise<void>;
+}
+
+export interface ServerSettings {
+  /** node:http server options (timeouts); Fastify gets them through its `http` option. */
+  readonly http?: http.ServerOptions;
+  /** Fastify's own options. Default `{ return503OnClosing: false }`, so that sluice answers while draining. */
+  readonly fastify?: FastifyServerOptions;
 }
 
 function nodeListener(app: App) {
   return (req: IncomingMessage, res: ServerResponse): void => {
     const path = (req.url ?? '/').split('?')[0]!;
-    void app.answer(path, req.headers['x-tag'] as string | undefined).then(({ status, body }) => {
-      res.statusCode = status;
-      res.end(body);
+    // The body, if any, is read before the answer (GETs have none: 'end' comes at once).
+    req.resume();
+    req.once('end', () => {
+      void app.answer(path, req.headers['x-tag'] as string | undefined).then(({ status, body }) => {
+        res.statusCode = status;
+        res.end(body);
+      });
     });
   };
 }
 
 /** Starts `adapter` on port 0 around a fresh `App`, guarded by `protection`. */
-export async function start(adapter: Adapter, protection: ServerProtection): Promise<Running> {
+export async function start(
+  adapter: Adapter,
+  protection: ServerProtection,
+  settings: ServerSettings = {},
+): Promise<Running> {
   const app = new App();
+  const serverOptions = settings.http ?? {};
   let server: http.Server;
-  let stop: () => Promise<void>;
-  if (adapter === 'node') {
-    server = http.createServer(protect(nodeListener(app), protection));
-    server.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    stop = () => closeServer(server);
-  } else if (adapter === 'express') {
-    const e = express();
-    e.use(expressProtection(protection));
-    e.use(nodeListener(app));
-    server = e.listen(0, '127.0.0.1');
-    await once(server, 'listening');
-    stop = () => closeServer(server);
+  let shutdown: () => Promise<DrainResult>;
+  let teardown: () => Promise<void>;
+  if (adapter === 'node' || adapter === 'express') {
+    let listener: http.RequestListener;
+    if (adapter === 'node') listener = protect(nodeListener(app), protection);
+    else {
+      const e = express();
+      e.use(expressProtection(protection));
+      e.use(nodeListener(app));
+      listener = e;
+    }
+    const s = http.createServer(serverOptions, listener);
+    server = s;
+    s.listen(0, '127.0.0.1');
+    await once(s, 'listening');
+    shutdown = async () => {
+      const result = await protection.close();
+      await closeServer(s, false);
+      return result;
+    };
+    teardown = () => closeServer(s, true);
   } else {
-    const f = fastify();
+    const f = fastify({ return503OnClosing: false, ...settings.fastify, http: serverOptions });
     await f.register(fastifyProtection, { protection });
-    f.get('/*', async (request, reply) => {
+    const handler = async (request: FastifyRequest, reply: FastifyReply) => {
       const path = request.url.split('?')[0]!;
       const { status, body } = await app.answer(path, request.headers['x-tag'] as string | undefined);
       return reply.code(status).send(body);
-    });
+    };
+    f.get('/*', handler);
+    f.post('/*', handler);
     await f.listen({ port: 0, host: '127.0.0.1' });
     server = f.server;
-    stop = async () => {
+    let closing: Promise<undefined> | undefined;
+    const closeFastify = (): Promise<undefined> => {
+      closing ??= f.close();
+      return closing;
+    };
+    shutdown = async () => {
+      await closeFastify();
+      return protection.close();
+    };
+    teardown = async () => {
       f.server.closeAllConnections();
-      await f.close();
+      await closeFastify();
     };
   }
   const port = (server.address() as AddressInfo).port;
@@ -95,15 +136,18 @@ export async function start(adapter: Adapter, protection: ServerProtection): Pro
     port,
     app,
     protection,
+    shutdown,
     close: async () => {
-      await stop();
-      protection.close();
+      await teardown();
+      await protection.close();
     },
   };
 }
 
-async function closeServer(server: http.Server): Promise<void> {
-  server.closeAllConnections();
+/** Closes `server`; with `all`, ends every connection first, else only idle ones end (Node >= 19). */
+async function closeServer(server: http.Server, all: boolean): Promise<void> {
+  if (all) server.closeAllConnections();
+  if (!server.listening) return;
   await new Promise<void>((resolve) => server.close(() => resolve()));
 }
 
@@ -113,14 +157,16 @@ export interface Answer {
   readonly body: string;
 }
 
-/** A GET over a fresh connection; `signal` aborts it. */
+/** A GET over a fresh connection (or one of `agent`'s); `signal` aborts it. */
 export function get(
   url: string,
-  headers: Record<string, string> = {},
+  headers: Record<string, string | string[]> = {},
   signal?: AbortSignal,
+  agent?: http.Agent,
 ): Promise<Answer> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { headers, agent: false, ...(signal ? { signal } : {}) }, (res) => {
+    const options = { headers, agent: agent ?? false, ...(signal ? { signal } : {}) };
+    const req = http.get(url, options, (res) => {
       let body = '';
       res.setEncoding('utf8');
       res.on('data', (chunk: string) => {
