@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/errors.ts';
 import { fraction, func, integer, or } from '../core/validate.ts';
-import type { Limit, LimitChange, LimitSample } from '../limits/limit.ts';
+import { CappedLimit } from '../limits/capped.ts';
+import type { Limit } from '../limits/limit.ts';
 import type { PressureSignal } from './pressure-bus.ts';
 
 export interface PressureCapOptions {
@@ -49,18 +50,14 @@ export function pressureCap(inner: Limit, options: PressureCapOptions): Pressure
   return new Cap(inner, options);
 }
 
-class Cap implements PressureCap {
+class Cap extends CappedLimit implements PressureCap {
   readonly name: string;
   /** Like the inner limit: the cap moves on the signal, never on samples, so timing is needed only if it learns. */
   readonly fixed: boolean;
-  readonly #inner: Limit;
   readonly #signal: PressureSignal;
   readonly #cut: (pressure: number) => number;
   readonly #min: number;
   readonly #unsubscribe: (() => void)[];
-  #listeners: ((change: LimitChange) => void)[] = [];
-  #cap = Number.POSITIVE_INFINITY;
-  #current: number;
 
   constructor(inner: Limit, o: PressureCapOptions) {
     if (typeof inner !== 'object' || inner === null || typeof inner.onChange !== 'function') {
@@ -71,7 +68,7 @@ class Cap implements PressureCap {
     if (typeof signal !== 'object' || signal === null || typeof signal.onChange !== 'function') {
       throw new ConfigError('signal', signal, 'a PressureSignal (a subscriber from subscribePressure)');
     }
-    this.#inner = inner;
+    super(inner);
     this.#signal = signal;
     this.name = `pressure-cap(${inner.name})`;
     this.fixed = inner.fixed === true;
@@ -92,7 +89,6 @@ class Cap implements PressureCap {
       this.#cut = (p) => maxCut * Math.min(1, Math.max(0, (p - threshold) / (1 - threshold)));
     }
     this.#min = integer('min', or(o.min, 1), 1);
-    this.#current = inner.current;
     this.#unsubscribe = [
       inner.onChange(() => this.#follow('inner')),
       signal.onChange(() => this.#follow('downstream-pressure')),
@@ -100,59 +96,30 @@ class Cap implements PressureCap {
     this.#follow('downstream-pressure');
   }
 
-  get current(): number {
-    return this.#current;
-  }
-
   get pressure(): number | undefined {
     return this.#signal.pressure;
-  }
-
-  get cap(): number {
-    return this.#cap;
-  }
-
-  update(sample: LimitSample): number {
-    this.#inner.update(sample);
-    return this.#current;
-  }
-
-  onChange(listener: (change: LimitChange) => void): () => void {
-    this.#listeners = [...this.#listeners, listener];
-    return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
-    };
   }
 
   stop(): void {
     for (const u of this.#unsubscribe) u();
     this.#unsubscribe.length = 0;
-    this.#cap = Number.POSITIVE_INFINITY;
+    this.setCap(Number.POSITIVE_INFINITY);
     this.#publish('inner', undefined);
   }
 
   #follow(rule: string): void {
     const p = this.#signal.pressure;
     const cut = p === undefined ? 0 : this.#cut(p);
-    this.#cap =
+    this.setCap(
       cut > 0
         ? // The epsilon keeps float error (0.55 × 100 = 54.999…) from costing a whole permit.
-          Math.max(this.#min, Math.floor(this.#inner.current * (1 - cut) + 1e-9))
-        : Number.POSITIVE_INFINITY;
+          Math.max(this.#min, Math.floor(this.inner.current * (1 - cut) + 1e-9))
+        : Number.POSITIVE_INFINITY,
+    );
     this.#publish(rule, p);
   }
 
   #publish(rule: string, pressure: number | undefined): void {
-    const next = Math.min(this.#inner.current, this.#cap);
-    const previous = this.#current;
-    if (next === previous) return;
-    this.#current = next;
-    const change: LimitChange = {
-      previous,
-      limit: next,
-      rule,
-      signals: { cap: this.#cap, pressure: pressure ?? Number.NaN },
-    };
-    for (const l of this.#listeners) l(change);
+    this.publish(rule, { cap: this.cap, pressure: pressure ?? Number.NaN });
   }
 }

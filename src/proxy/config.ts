@@ -1,5 +1,4 @@
-import { readFile } from 'node:fs/promises';
-import { isMap, isScalar, isSeq, LineCounter, type Node, parseDocument } from 'yaml';
+import { plainMessage, readConfigFile, tokens, unknownOption, YamlSource } from '../config-file/yaml.ts';
 import type { Clock } from '../core/clock.ts';
 import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
 import { FileError } from '../core/file-error.ts';
@@ -176,31 +175,26 @@ export function isProxyConfigError(error: unknown): error is ProxyConfigError {
  * ```
  */
 export function parseProxyConfig(text: string, file = '<proxy config>'): ProxyOptions {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const syntax = doc.errors[0];
+  // Proxy config errors carry no excerpt: the line and column are enough for a file this small.
+  const yaml = new YamlSource(text);
+  const syntax = yaml.syntax;
   if (syntax !== undefined) {
-    const { line, col } = lines.linePos(syntax.pos[0]);
-    const detail = `invalid YAML: ${syntax.message.replace(/\s+/g, ' ').trim()}`;
-    throw new ProxyConfigError(file, detail, { line, column: col, cause: syntax });
+    const { detail, where } = yaml.syntaxError(syntax, false);
+    throw new ProxyConfigError(file, detail, where);
   }
-  const value: unknown = doc.toJS({ maxAliasCount: 100 });
+  const value: unknown = yaml.doc.toJS({ maxAliasCount: 100 });
   if (value == null) return {};
   const fail = (error: ConfigError): ProxyConfigError => {
-    const unknownKey = error.expected.startsWith('absent');
-    const range = locate(doc.contents, tokens(error.option), unknownKey);
-    const pos = range === undefined ? undefined : lines.linePos(range);
-    const known = /^absent \(unknown option; known: (.*)\)$/.exec(error.expected);
-    const detail =
-      known === null
-        ? error.message.replace(/^sluice: /, '')
-        : `unknown option "${error.option}" (known: ${known[1]})`;
-    return new ProxyConfigError(file, detail, {
-      path: error.option,
-      line: pos?.line ?? null,
-      column: pos?.col ?? null,
-      cause: error,
+    const path = tokens(error.option);
+    // `host` and `port` are read from `listen`.
+    if (path[0] === 'host' || path[0] === 'port') path[0] = 'listen';
+    const range = yaml.locate(path, {
+      key: error.expected.startsWith('absent'),
+      orRoot: true,
+      dottedKeys: false,
     });
+    const detail = unknownOption(error, false) ?? plainMessage(error);
+    return new ProxyConfigError(file, detail, yaml.locationOf(error, range, false));
   };
   try {
     if (typeof value !== 'object' || Array.isArray(value)) {
@@ -221,14 +215,10 @@ export function parseProxyConfig(text: string, file = '<proxy config>'): ProxyOp
 
 /** Reads and parses the proxy config file at `path`; `name` is the file in messages (default `path`). */
 export async function loadProxyConfig(path: string, name = path): Promise<ProxyOptions> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(error);
-    throw new ProxyConfigError(name, `cannot read the proxy config (${why})`, { cause: error });
-  }
+  const text = await readConfigFile(
+    path,
+    (why, cause) => new ProxyConfigError(name, `cannot read the proxy config (${why})`, { cause }),
+  );
   return parseProxyConfig(text, name);
 }
 
@@ -252,35 +242,4 @@ export function parseListen(value: unknown, option = 'listen'): { host?: string;
     };
   }
   throw new ConfigError(option, value, 'a port, "host:port" or { host, port }');
-}
-
-/** `routes[1].priority` as `["routes", 1, "priority"]`. */
-function tokens(path: string): (string | number)[] {
-  return (path.match(/[^.[\]]+|\[\d+\]/g) ?? []).map((p) => (p.startsWith('[') ? Number(p.slice(1, -1)) : p));
-}
-
-/**
- * Offset of the value at `path` in the file (of its key for an unknown option), or of the nearest
- * ancestor present. `host` and `port` are read from `listen`.
- */
-function locate(root: unknown, path: readonly (string | number)[], key: boolean): number | undefined {
-  let node = root as Node | null | undefined;
-  let found = node?.range?.[0];
-  for (let i = 0; i < path.length && node != null; i++) {
-    let step = path[i]!;
-    if (i === 0 && (step === 'host' || step === 'port')) step = 'listen';
-    if (isSeq(node) && typeof step === 'number') {
-      node = node.items[step] as Node | undefined;
-      found = node?.range?.[0] ?? found;
-      continue;
-    }
-    if (!isMap(node)) break;
-    const pair = node.items.find((p) => isScalar(p.key) && String(p.key.value) === step);
-    if (pair === undefined) break;
-    const k = pair.key as Node;
-    const v = pair.value as Node | null;
-    found = (i === path.length - 1 && key ? k.range?.[0] : (v?.range?.[0] ?? k.range?.[0])) ?? found;
-    node = v;
-  }
-  return found;
 }

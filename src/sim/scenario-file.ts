@@ -1,15 +1,5 @@
-import { readFile } from 'node:fs/promises';
-import {
-  type Document,
-  isAlias,
-  isMap,
-  isScalar,
-  isSeq,
-  LineCounter,
-  type Node,
-  parseDocument,
-  type YAMLError,
-} from 'yaml';
+import type { YAMLError } from 'yaml';
+import { plainMessage, readConfigFile, tokens, unknownOption, YamlSource } from '../config-file/yaml.ts';
 import { ConfigError, isConfigError, isSluiceError } from '../core/errors.ts';
 import { FileError } from '../core/file-error.ts';
 import { isPlainObject } from '../core/spec.ts';
@@ -70,14 +60,10 @@ export async function loadScenarioFile(
   options: ScenarioFileOptions = {},
 ): Promise<ScenarioFile> {
   const name = options.name ?? path;
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(error);
-    throw new ScenarioFileError(name, `cannot read the scenario file (${why})`, { cause: error });
-  }
+  const text = await readConfigFile(
+    path,
+    (why, cause) => new ScenarioFileError(name, `cannot read the scenario file (${why})`, { cause }),
+  );
   return parseScenarioFile(text, name, options);
 }
 
@@ -87,14 +73,13 @@ export function parseScenarioFile(
   file = '<scenario>',
   options: ScenarioFileOptions = {},
 ): ScenarioFile {
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const source = new Source(file, text, doc, lines);
-  const syntax = doc.errors[0];
+  const yaml = new YamlSource(text);
+  const source = new Source(file, yaml);
+  const syntax = yaml.syntax;
   if (syntax !== undefined) throw source.syntaxError(syntax);
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
+    value = yaml.doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     throw new ScenarioFileError(file, `cannot read the YAML (${(error as Error).message})`, { cause: error });
   }
@@ -201,170 +186,38 @@ function withCompareKey(error: ConfigError): ConfigError {
 /** The parsed file, to turn scenario paths into lines. */
 class Source {
   readonly #file: string;
-  readonly #text: string;
-  readonly #doc: Document.Parsed;
-  readonly #lines: LineCounter;
+  readonly #yaml: YamlSource;
 
-  constructor(file: string, text: string, doc: Document.Parsed, lines: LineCounter) {
+  constructor(file: string, yaml: YamlSource) {
     this.#file = file;
-    this.#text = text;
-    this.#doc = doc;
-    this.#lines = lines;
+    this.#yaml = yaml;
   }
 
   syntaxError(error: YAMLError): ScenarioFileError {
-    const [start, end] = error.pos;
-    const { line, col } = this.#lines.linePos(start);
-    // Without prettyErrors the message is the bare description, e.g. "Map keys must be unique".
-    const detail = `invalid YAML: ${error.message.replace(/\s+/g, ' ').trim()}`;
-    return new ScenarioFileError(this.#file, detail, {
-      line,
-      column: col,
-      excerpt: this.#excerpt(start, end),
-      cause: error,
-    });
+    const { detail, where } = this.#yaml.syntaxError(error);
+    return new ScenarioFileError(this.#file, detail, where);
   }
 
-  /** The file error for `error`, located at `path` (the nearest node that exists, else the file). */
+  /**
+   * The file error for `error`, located at `path` (of its key for an unknown option), or at the nearest
+   * node that exists, else the whole file. Map keys may contain dots (`{ "0.5": 1 }` is reported as
+   * `x.0.5`), so at a map the longest run of names that is a key wins.
+   */
   error(error: ConfigError, path: string): ScenarioFileError {
-    const unknownKey = error.expected.startsWith('absent');
-    const range = locate(this.#doc, tokens(path), unknownKey);
-    const detail = describeError(error);
-    if (range === undefined)
-      return new ScenarioFileError(this.#file, detail, { path: error.option, cause: error });
-    const { line, col } = this.#lines.linePos(range[0]);
-    return new ScenarioFileError(this.#file, detail, {
-      path: error.option,
-      line,
-      column: col,
-      excerpt: this.#excerpt(range[0], range[1]),
-      cause: error,
+    const range = this.#yaml.locate(tokens(path), {
+      key: error.expected.startsWith('absent'),
+      orRoot: true,
+      dottedKeys: true,
     });
+    return new ScenarioFileError(this.#file, describeError(error), this.#yaml.locationOf(error, range));
   }
-
-  /** The line before the problem, its line, and a caret line under [start, end). */
-  #excerpt(start: number, end: number): string {
-    const { line, col } = this.#lines.linePos(start);
-    const starts = this.#lines.lineStarts;
-    const lineText = (n: number): string => {
-      const from = starts[n - 1] ?? this.#text.length;
-      const to = starts[n] ?? this.#text.length;
-      return this.#text.slice(from, to).replace(/\r?\n$/, '');
-    };
-    const gutter = String(line).length;
-    const out: string[] = [];
-    for (let n = Math.max(1, line - 1); n <= line; n++) {
-      out.push(`${String(n).padStart(gutter)} | ${lineText(n)}`);
-    }
-    const text = lineText(line);
-    const width = Math.max(1, Math.min(end - start, text.length - col + 1));
-    out.push(`${' '.repeat(gutter)} | ${' '.repeat(col - 1)}${'^'.repeat(width)}`);
-    return out.join('\n');
-  }
-}
-
-/** `workload[1].rate` as `["workload", 1, "rate"]`. */
-function tokens(path: string): (string | number)[] {
-  const out: (string | number)[] = [];
-  for (const part of path.match(/[^.[\]]+|\[\d+\]/g) ?? []) {
-    out.push(part.startsWith('[') ? Number(part.slice(1, -1)) : part);
-  }
-  return out;
-}
-
-/**
- * Source range of the value at `path`, or of its key when `key` is set (an unknown option). A path that
- * does not exist in the file (a missing option) resolves to its nearest ancestor. Map keys may contain
- * dots (`{ "0.5": 1 }` is reported as `x.0.5`), so at a map the longest run of names that is a key wins.
- */
-function locate(
-  doc: Document.Parsed,
-  path: readonly (string | number)[],
-  key: boolean,
-): [number, number] | undefined {
-  let node: Node | null | undefined = doc.contents;
-  let found: [number, number] | undefined = rangeOf(node);
-  let i = 0;
-  while (i < path.length && node != null) {
-    if (isAlias(node)) node = node.resolve(doc);
-    const step = path[i]!;
-    if (isSeq(node) && typeof step === 'number') {
-      const item = node.items[step];
-      if (item === undefined) break;
-      node = item as Node;
-      found = rangeOf(node) ?? found;
-      i++;
-      continue;
-    }
-    if (!isMap(node)) break;
-    const map = node;
-    let matched = false;
-    for (let j = path.length; j > i && !matched; j--) {
-      const slice = path.slice(i, j);
-      if (slice.some((s) => typeof s === 'number')) continue;
-      const name = slice.join('.');
-      for (const pair of map.items) {
-        const k = pair.key as Node | null;
-        if (!isScalar(k) || String(k.value) !== name) continue;
-        const last = j === path.length;
-        const value = pair.value as Node | null;
-        found = (last && key ? rangeOf(k) : (rangeOf(value) ?? rangeOf(k))) ?? found;
-        node = value;
-        i = j;
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) break;
-  }
-  return found;
-}
-
-function rangeOf(node: Node | null | undefined): [number, number] | undefined {
-  const range = node?.range;
-  return range == null ? undefined : [range[0], range[1]];
 }
 
 /** The message of `error` without its `sluice:` prefix; an unknown option is said so plainly. */
 function describeError(error: ConfigError): string {
-  const known = /^absent \(unknown option; known: (.*)\)$/.exec(error.expected);
-  if (known !== null) return `unknown option "${error.option}" (known: ${known[1]})${suggestion(error)}`;
+  const unknown = unknownOption(error);
+  if (unknown !== undefined) return unknown;
   if (error.expected.startsWith('absent'))
     return `unknown option "${error.option}" (not an option of this component)`;
-  return error.message.replace(/^sluice: /, '');
-}
-
-/** `; did you mean "duration"?` for a misspelt option, when one known option is close. */
-function suggestion(error: ConfigError): string {
-  const known = /^absent \(unknown option; known: (.*)\)$/.exec(error.expected);
-  if (known === null) return '';
-  const typed = tokens(error.option).at(-1);
-  if (typeof typed !== 'string') return '';
-  let best: string | undefined;
-  let bestDistance = Math.max(1, Math.floor(typed.length / 3)) + 1;
-  for (const candidate of known[1]!.split(', ')) {
-    const d = distance(typed.toLowerCase(), candidate.toLowerCase());
-    if (d < bestDistance) {
-      best = candidate;
-      bestDistance = d;
-    }
-  }
-  return best === undefined ? '' : `; did you mean "${best}"?`;
-}
-
-/** Levenshtein distance. */
-function distance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(
-        previous[j]! + 1,
-        row[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-    }
-    previous = row;
-  }
-  return previous[b.length]!;
+  return plainMessage(error);
 }

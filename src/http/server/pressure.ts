@@ -2,7 +2,8 @@ import { getHeapStatistics } from 'node:v8';
 import type { Clock, Timer } from '../../core/clock.ts';
 import { ConfigError } from '../../core/errors.ts';
 import { fraction, func, integer, or, positive } from '../../core/validate.ts';
-import type { Limit, LimitChange, LimitSample } from '../../limits/limit.ts';
+import { CappedLimit } from '../../limits/capped.ts';
+import type { Limit } from '../../limits/limit.ts';
 import { EventLoopMonitor } from '../../signals/event-loop.ts';
 import type { PressureLevel } from '../../signals/pressure.ts';
 
@@ -64,9 +65,8 @@ const GROWTH = 0.1;
  * The level is the largest load ratio (reading / its maximum): critical at >= 1, elevated at >= `elevatedAt`,
  * each left once the ratio falls below 90 % of its threshold.
  */
-export class ProcessPressure implements Limit {
+export class ProcessPressure extends CappedLimit {
   readonly name: string;
-  readonly #inner: Limit;
   readonly #clock: Clock;
   readonly #interval: number;
   readonly #maxDelay: number;
@@ -77,9 +77,6 @@ export class ProcessPressure implements Limit {
   readonly #read: () => LoadReading;
   readonly #monitor: EventLoopMonitor | undefined;
   readonly #inflight: () => number;
-  #listeners: ((change: LimitChange) => void)[] = [];
-  #cap = Number.POSITIVE_INFINITY;
-  #current: number;
   #level: PressureLevel = 'normal';
   #ratio = 0;
   #load: LoadReading = NO_LOAD;
@@ -92,7 +89,7 @@ export class ProcessPressure implements Limit {
   constructor(inner: Limit, clock: Clock, inflight: () => number, options: ServerPressureOptions = {}) {
     if (typeof options !== 'object' || options === null)
       throw new ConfigError('pressure', options, 'an options object or false');
-    this.#inner = inner;
+    super(inner);
     this.name = `pressure(${inner.name})`;
     this.#clock = clock;
     this.#inflight = inflight;
@@ -115,12 +112,7 @@ export class ProcessPressure implements Limit {
       this.#read = func('pressure.read', options.read);
       this.#monitor = undefined;
     }
-    this.#current = inner.current;
     inner.onChange(() => this.#publish('inner'));
-  }
-
-  get current(): number {
-    return this.#current;
   }
 
   get level(): PressureLevel {
@@ -134,23 +126,6 @@ export class ProcessPressure implements Limit {
 
   get load(): LoadReading {
     return this.#load;
-  }
-
-  /** The ceiling in force; `Infinity` when pressure does not bind. */
-  get cap(): number {
-    return this.#cap;
-  }
-
-  update(sample: LimitSample): number {
-    this.#inner.update(sample);
-    return this.#current;
-  }
-
-  onChange(listener: (change: LimitChange) => void): () => void {
-    this.#listeners = [...this.#listeners, listener];
-    return () => {
-      this.#listeners = this.#listeners.filter((l) => l !== listener);
-    };
   }
 
   /** Starts the periodic readings (idempotent). */
@@ -186,30 +161,21 @@ export class ProcessPressure implements Limit {
           : 'normal';
     this.#level = level;
     if (level === 'normal') {
-      if (this.#cap !== Number.POSITIVE_INFINITY) {
-        const grown = Math.ceil(this.#cap + Math.max(1, this.#cap * GROWTH));
-        this.#cap = grown >= this.#inner.current ? Number.POSITIVE_INFINITY : grown;
+      const cap = this.cap;
+      if (cap !== Number.POSITIVE_INFINITY) {
+        const grown = Math.ceil(cap + Math.max(1, cap * GROWTH));
+        this.setCap(grown >= this.inner.current ? Number.POSITIVE_INFINITY : grown);
       }
     } else {
-      const base = Math.min(this.#current, Math.max(this.#inflight(), this.#minLimit));
+      const base = Math.min(this.current, Math.max(this.#inflight(), this.#minLimit));
       const factor = level === 'critical' ? CRITICAL_FACTOR : ELEVATED_FACTOR;
-      this.#cap = Math.max(this.#minLimit, Math.floor(base * factor));
+      this.setCap(Math.max(this.#minLimit, Math.floor(base * factor)));
     }
     this.#publish(level);
   }
 
   #publish(rule: string): void {
-    const next = Math.min(this.#inner.current, this.#cap);
-    const previous = this.#current;
-    if (next === previous) return;
-    this.#current = next;
-    const change: LimitChange = {
-      previous,
-      limit: next,
-      rule: rule === 'inner' ? 'inner' : `pressure-${rule}`,
-      signals: { cap: this.#cap, ratio: this.#ratio },
-    };
-    for (const l of this.#listeners) l(change);
+    this.publish(rule === 'inner' ? 'inner' : `pressure-${rule}`, { cap: this.cap, ratio: this.#ratio });
   }
 }
 

@@ -1,6 +1,5 @@
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
+import { readConfigFile, YamlSource } from '../../config-file/yaml.ts';
 import { ConfigError, isConfigError } from '../../core/errors.ts';
 import { array, checkKeys, object } from '../../core/spec.ts';
 import { actuatorTypes, readActuator, validActuator } from './actuators.ts';
@@ -49,14 +48,13 @@ export function parseAutoscaleConfig(
   options: ParseAutoscaleConfigOptions = {},
 ): AutoscaleConfig {
   const file = options.file ?? '<autoscale config>';
-  const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
-  const source = new Source(file, text, doc, lines);
-  const syntax = doc.errors[0];
+  const yaml = new YamlSource(text);
+  const source = new Source(file, yaml);
+  const syntax = yaml.syntax;
   if (syntax !== undefined) throw source.syntaxError(syntax);
   let value: unknown;
   try {
-    value = doc.toJS({ maxAliasCount: 100 });
+    value = yaml.doc.toJS({ maxAliasCount: 100 });
   } catch (error) {
     throw new AutoscaleConfigError(file, `cannot read the YAML (${(error as Error).message})`, {
       cause: error,
@@ -83,14 +81,10 @@ export async function loadAutoscaleConfig(
   options: { readonly name?: string } = {},
 ): Promise<AutoscaleConfig> {
   const name = options.name ?? path;
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'is a directory' : String(error);
-    throw new AutoscaleConfigError(name, `cannot read the autoscaler config (${why})`, { cause: error });
-  }
+  const text = await readConfigFile(
+    path,
+    (why, cause) => new AutoscaleConfigError(name, `cannot read the autoscaler config (${why})`, { cause }),
+  );
   return parseAutoscaleConfig(text, { file: name, dir: dirname(resolve(path)) });
 }
 
