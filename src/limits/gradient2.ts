@@ -1,15 +1,13 @@
 import { ConfigError } from '../core/errors.ts';
 import { finite, fraction, or } from '../core/validate.ts';
-import { BaseLimit, type LimitSample } from './limit.ts';
 import { type ProbeOptions, Prober } from './probe.ts';
+import { RoundLimit } from './round-limit.ts';
 import {
   type AdaptiveBounds,
   adaptiveDefaults,
   booleanOption,
   NEAR_LIMIT,
-  Round,
   SLOW_START_EXIT,
-  usable,
   weight,
 } from './shared.ts';
 
@@ -68,15 +66,12 @@ const QUIET_ROUNDS = 2;
  * Rounds are compared by their mean latency, and the long-term latency is a mean too, so per-request noise
  * does not bias the gradient the way a minimum would.
  */
-export class Gradient2Limit extends BaseLimit {
+export class Gradient2Limit extends RoundLimit {
   readonly name = 'gradient2';
   readonly #queueSize: (limit: number) => number;
   readonly #smoothing: number;
-  readonly #backoff: number;
-  readonly #probe: Prober;
-  readonly #round = new Round();
-  #estimate: number;
-  #slowStart: boolean;
+  protected readonly backoff: number;
+  protected readonly probe: Prober;
   #longRtt = Number.NaN;
   #longCount = 0;
   #learning = true;
@@ -89,10 +84,10 @@ export class Gradient2Limit extends BaseLimit {
     super('gradient2', options, adaptiveDefaults);
     this.#queueSize = queueSizeOption(options.queueSize);
     this.#smoothing = weight('gradient2.smoothing', or(options.smoothing, 0.3));
-    this.#backoff = fraction('gradient2.backoff', or(options.backoff, 0.9), { open: true });
-    this.#slowStart = booleanOption('gradient2.slowStart', options.slowStart, true);
-    this.#probe = new Prober('gradient2', options);
-    this.#estimate = this.current;
+    this.backoff = fraction('gradient2.backoff', or(options.backoff, 0.9), { open: true });
+    this.slowStarting = booleanOption('gradient2.slowStart', options.slowStart, true);
+    this.probe = new Prober('gradient2', options);
+    this.estimate = this.current;
   }
 
   /** The long-term (no-load) latency (ms) the gradient is measured against; 0 until the first round. */
@@ -100,40 +95,30 @@ export class Gradient2Limit extends BaseLimit {
     return Number.isNaN(this.#longRtt) ? 0 : this.#longRtt;
   }
 
-  /** True until the first sign of queueing or drop. */
-  get slowStart(): boolean {
-    return this.#slowStart;
+  protected get baseline(): number {
+    return this.#longRtt;
   }
 
-  /** True while a probe holds the limit lowered. */
-  get probing(): boolean {
-    return this.#probe.active;
+  protected set baseline(value: number) {
+    this.#longRtt = value;
   }
 
-  update(sample: LimitSample): number {
-    if (!usable(sample)) return this.current;
-    if (sample.dropped) return this.#drop(sample);
-    const round = this.#round;
-    round.add(sample);
-    if (!round.ready(sample.now)) return this.current;
-    const rtt = round.rtt;
-    const inflight = round.inflight;
-    const count = round.count;
-    const now = sample.now;
-    round.restart(now);
-    if (this.#probe.active) return this.#endProbe(now, rtt);
-    this.#probe.observe(rtt, inflight);
+  protected override probeSignals(): Readonly<Record<string, number>> {
+    return { noise: this.probe.noise };
+  }
+
+  protected decide(now: number, rtt: number, inflight: number, count: number): number {
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
 
-    const limit = this.#estimate;
+    const limit = this.estimate;
     const queueSize = this.#queueSize(limit);
     const gradient = Math.max(0.5, Math.min(1, this.#longRtt / rtt));
-    const noise = this.#probe.noise;
+    const noise = this.probe.noise;
     const signals = { rtt, rttNoLoad: this.#longRtt, gradient, queueSize, inflight, noise };
     const near = inflight >= NEAR_LIMIT * this.current;
     // The queue this round implies, by Little's law: the share of its latency spent waiting, times the load.
     const queue = Math.min(limit, inflight) * (1 - gradient);
-    if (this.#slowStart) {
+    if (this.slowStarting) {
       if (this.#learning && queue <= queueSize) {
         // Rounds before queueing are clean: the long-term latency is their mean, request by request.
         this.#longCount += count;
@@ -141,7 +126,7 @@ export class Gradient2Limit extends BaseLimit {
       }
       if (queue <= Math.max(queueSize, SLOW_START_EXIT * limit)) {
         this.#suspect = false;
-        return near ? this.#move(limit * 2, 'slow-start', signals) : this.current;
+        return near ? this.move(limit * 2, 'slow-start', signals) : this.current;
       }
       // One queueing round at the start may be the noise of a small round: hold, and leave only if the next
       // one queues too. A resumed ramp has rounds as large as the limit, and leaves at once.
@@ -149,18 +134,18 @@ export class Gradient2Limit extends BaseLimit {
         this.#suspect = true;
         return this.current;
       }
-      this.#slowStart = false;
+      this.slowStarting = false;
       this.#suspect = false;
       // Re-measure the long-term latency soon: it came from a few small rounds, or (on a resumed ramp) the
       // downstream changed, and a fall in its latency looks just like a rise in its capacity.
       this.#learning = false;
-      this.#probe.schedule(now, this.current, true, this.#longRtt);
+      this.probe.schedule(now, this.current, true, this.#longRtt);
       // The queue a doubling just built is fresh and the gradient measures it well: go to the target at once
       // (unsmoothed), which undoes the overshoot in one round.
-      return this.#move(limit * gradient + queueSize, 'gradient', signals);
-    } else if (this.#probe.due(now, this.current)) {
-      round.cohort(now);
-      return this.set(this.#probe.start(limit, rtt), 'probe', signals);
+      return this.move(limit * gradient + queueSize, 'gradient', signals);
+    } else if (this.probe.due(now, this.current)) {
+      this.round.cohort(now);
+      return this.set(this.probe.start(limit, rtt), 'probe', signals);
     } else if (!this.#atNoLoad(near, rtt, noise)) {
       this.#clear = 0;
       this.#clearExcess = 0;
@@ -169,8 +154,8 @@ export class Gradient2Limit extends BaseLimit {
       // limit. Ramp up again rather than creep by the queue allowance.
       this.#clear = 0;
       this.#clearExcess = 0;
-      this.#slowStart = true;
-      return this.#move(limit * 2, 'slow-start', signals);
+      this.slowStarting = true;
+      return this.move(limit * 2, 'slow-start', signals);
     }
 
     // A gradient clamped at 1 turns noise into a pull downward: a round slower than the mean by chance cuts
@@ -178,7 +163,7 @@ export class Gradient2Limit extends BaseLimit {
     // at its no-load level (within their noise), a gradient below 1 is that noise: grow by the allowance.
     const target = this.#clear >= QUIET_ROUNDS ? limit + queueSize : limit * gradient + queueSize;
     if (target > limit && !near) return this.current;
-    return this.#move(limit + this.#smoothing * (target - limit), 'gradient', signals);
+    return this.move(limit + this.#smoothing * (target - limit), 'gradient', signals);
   }
 
   /**
@@ -197,45 +182,15 @@ export class Gradient2Limit extends BaseLimit {
     return true;
   }
 
-  #endProbe(now: number, rtt: number): number {
-    const before = this.#longRtt;
-    const reference = this.#probe.reference;
-    const saved = this.#probe.saved;
-    const result = this.#probe.finish(now, rtt, before);
-    this.#longRtt = result.baseline;
-    const signals = {
-      rtt,
-      reference,
-      rttNoLoad: result.baseline,
-      previousRttNoLoad: before,
-      noise: this.#probe.noise,
-    };
-    return this.#move(result.queued ? Math.min(saved, this.current) : saved, 'probe', signals);
-  }
-
-  #drop(sample: LimitSample): number {
-    if (!this.#round.freshDrop(sample)) return this.current;
-    if (this.#probe.active) this.#probe.abort();
-    this.#slowStart = false;
+  protected onDrop(now: number): void {
+    this.slowStarting = false;
     this.#suspect = false;
     this.#clear = 0;
     this.#clearExcess = 0;
     if (this.#learning) {
       this.#learning = false;
-      this.#probe.schedule(sample.now, this.current, true, this.rttNoLoad);
+      this.probe.schedule(now, this.current, true, this.rttNoLoad);
     }
-    this.#round.restart(sample.now, true);
-    // From the level in force: during a probe that is the lowered limit, so a drop never raises the limit.
-    const base = Math.min(this.#estimate, this.current);
-    const signals = { rtt: sample.rtt, inflight: sample.inflight, rttNoLoad: this.rttNoLoad };
-    const limit = this.#move(base * this.#backoff, 'drop', signals);
-    this.#probe.anchor(limit);
-    return limit;
-  }
-
-  #move(estimate: number, rule: string, signals: Readonly<Record<string, number>>): number {
-    this.#estimate = Math.min(this.max, Math.max(this.min, estimate));
-    return this.set(Math.floor(this.#estimate), rule, signals);
   }
 }
 

@@ -1,6 +1,6 @@
 import { fraction, or } from '../core/validate.ts';
-import { BaseLimit, type LimitSample } from './limit.ts';
 import { type ProbeOptions, Prober } from './probe.ts';
+import { RoundLimit } from './round-limit.ts';
 import {
   type AdaptiveBounds,
   adaptiveDefaults,
@@ -8,9 +8,7 @@ import {
   limitFunction,
   log10,
   NEAR_LIMIT,
-  Round,
   SLOW_START_EXIT,
-  usable,
   weight,
 } from './shared.ts';
 
@@ -59,7 +57,7 @@ export interface VegasOptions extends AdaptiveBounds, ProbeOptions {
  * - The fast increase (by `beta`, when the queue is at most `threshold`) needs two such rounds in a row: one
  *   may be noise, and a jump of `beta` on noise overshoots.
  */
-export class VegasLimit extends BaseLimit {
+export class VegasLimit extends RoundLimit {
   readonly name = 'vegas';
   readonly #alpha: (limit: number) => number;
   readonly #beta: (limit: number) => number;
@@ -67,11 +65,8 @@ export class VegasLimit extends BaseLimit {
   readonly #increase: (limit: number) => number;
   readonly #decrease: (limit: number) => number;
   readonly #smoothing: number;
-  readonly #backoff: number;
-  readonly #probe: Prober;
-  readonly #round = new Round();
-  #estimate: number;
-  #slowStart: boolean;
+  protected readonly backoff: number;
+  protected readonly probe: Prober;
   #rttNoLoad = Number.POSITIVE_INFINITY;
   #quiet = false;
   #suspect = false;
@@ -84,10 +79,10 @@ export class VegasLimit extends BaseLimit {
     this.#increase = limitFunction('vegas.increase', options.increase, (l) => l + log10(l));
     this.#decrease = limitFunction('vegas.decrease', options.decrease, (l) => l - log10(l));
     this.#smoothing = weight('vegas.smoothing', or(options.smoothing, 1));
-    this.#backoff = fraction('vegas.backoff', or(options.backoff, 0.9), { open: true });
-    this.#slowStart = booleanOption('vegas.slowStart', options.slowStart, true);
-    this.#probe = new Prober('vegas', options);
-    this.#estimate = this.current;
+    this.backoff = fraction('vegas.backoff', or(options.backoff, 0.9), { open: true });
+    this.slowStarting = booleanOption('vegas.slowStart', options.slowStart, true);
+    this.probe = new Prober('vegas', options);
+    this.estimate = this.current;
   }
 
   /** The no-load latency (ms) the queue is measured against; 0 until the first round. */
@@ -95,47 +90,34 @@ export class VegasLimit extends BaseLimit {
     return Number.isFinite(this.#rttNoLoad) ? this.#rttNoLoad : 0;
   }
 
-  /** True until the first sign of queueing or drop. */
-  get slowStart(): boolean {
-    return this.#slowStart;
+  protected get baseline(): number {
+    return this.#rttNoLoad;
   }
 
-  /** True while a probe holds the limit lowered. */
-  get probing(): boolean {
-    return this.#probe.active;
+  protected set baseline(value: number) {
+    this.#rttNoLoad = value;
   }
 
-  update(sample: LimitSample): number {
-    if (!usable(sample)) return this.current;
-    if (sample.dropped) return this.#drop(sample);
-    const round = this.#round;
-    round.add(sample);
-    if (!round.ready(sample.now)) return this.current;
-    const rtt = round.rtt;
-    const inflight = round.inflight;
-    const now = sample.now;
-    round.restart(now);
-    if (this.#probe.active) return this.#endProbe(now, rtt);
-    this.#probe.observe(rtt, inflight);
+  protected decide(now: number, rtt: number, inflight: number): number {
     // A faster round lowers the baseline at once while slow start learns it; later, only by more than probe
     // noise (a minimum taken over many noisy rounds drifts low, and so would the limit), finer moves being
     // left to probes.
-    if (rtt < this.#rttNoLoad && (this.#slowStart || this.#probe.moved(this.#rttNoLoad, rtt))) {
+    if (rtt < this.#rttNoLoad && (this.slowStarting || this.probe.moved(this.#rttNoLoad, rtt))) {
       // Outside slow start such a fall is news: the downstream got faster, and this round may still carry
       // some queue. Probe soon for the true level.
-      if (!this.#slowStart) this.#probe.schedule(now, this.current, true, rtt);
+      if (!this.slowStarting) this.probe.schedule(now, this.current, true, rtt);
       this.#rttNoLoad = rtt;
     }
 
-    const limit = this.#estimate;
+    const limit = this.estimate;
     // Our queue is at most what we had in flight: an app-limited round must not be blamed for a full limit.
     const queue = Math.min(limit, inflight) * (1 - this.#rttNoLoad / rtt);
     const signals = { rtt, rttNoLoad: this.#rttNoLoad, queue, inflight };
     const near = inflight >= NEAR_LIMIT * this.current;
-    if (this.#slowStart) {
+    if (this.slowStarting) {
       if (queue <= Math.max(this.#alpha(limit), SLOW_START_EXIT * limit)) {
         this.#suspect = false;
-        return near ? this.#move(limit * 2, 'slow-start', signals) : this.current;
+        return near ? this.move(limit * 2, 'slow-start', signals) : this.current;
       }
       // One queueing round at the start may be the noise of a small round: hold, and leave only if the next
       // one queues too.
@@ -144,11 +126,11 @@ export class VegasLimit extends BaseLimit {
         return this.current;
       }
       // The baseline so far comes from a few small rounds: re-measure it soon.
-      this.#slowStart = false;
-      this.#probe.schedule(now, this.current, true, this.#rttNoLoad);
-    } else if (this.#probe.due(now, this.current)) {
-      round.cohort(now);
-      return this.set(this.#probe.start(limit, rtt), 'probe', signals);
+      this.slowStarting = false;
+      this.probe.schedule(now, this.current, true, this.#rttNoLoad);
+    } else if (this.probe.due(now, this.current)) {
+      this.round.cohort(now);
+      return this.set(this.probe.start(limit, rtt), 'probe', signals);
     }
 
     const beta = this.#beta(limit);
@@ -171,39 +153,15 @@ export class VegasLimit extends BaseLimit {
     }
     this.#quiet = quiet;
     if (target > limit && !near) return this.current;
-    return this.#move(limit + this.#smoothing * (target - limit), rule, signals);
+    return this.move(limit + this.#smoothing * (target - limit), rule, signals);
   }
 
-  #endProbe(now: number, rtt: number): number {
-    const before = this.#rttNoLoad;
-    const reference = this.#probe.reference;
-    const saved = this.#probe.saved;
-    const result = this.#probe.finish(now, rtt, before);
-    this.#rttNoLoad = result.baseline;
-    const signals = { rtt, reference, rttNoLoad: result.baseline, previousRttNoLoad: before };
-    return this.#move(result.queued ? Math.min(saved, this.current) : saved, 'probe', signals);
-  }
-
-  #drop(sample: LimitSample): number {
-    if (!this.#round.freshDrop(sample)) return this.current;
-    if (this.#probe.active) this.#probe.abort();
-    if (this.#slowStart) {
-      this.#slowStart = false;
+  protected onDrop(now: number): void {
+    if (this.slowStarting) {
+      this.slowStarting = false;
       this.#suspect = false;
-      this.#probe.schedule(sample.now, this.current, true, this.rttNoLoad);
+      this.probe.schedule(now, this.current, true, this.rttNoLoad);
     }
-    this.#round.restart(sample.now, true);
-    // From the level in force: during a probe that is the lowered limit, so a drop never raises the limit.
-    const base = Math.min(this.#estimate, this.current);
-    const signals = { rtt: sample.rtt, inflight: sample.inflight, rttNoLoad: this.rttNoLoad };
-    const limit = this.#move(base * this.#backoff, 'drop', signals);
-    this.#probe.anchor(limit);
-    return limit;
-  }
-
-  #move(estimate: number, rule: string, signals: Readonly<Record<string, number>>): number {
-    this.#estimate = Math.min(this.max, Math.max(this.min, estimate));
-    return this.set(Math.floor(this.#estimate), rule, signals);
   }
 }
 
