@@ -17,9 +17,10 @@ import { positiveOrInfinity } from './shared.ts';
  * - Latency fell by (nearly) the full depth: the lowered level still queued. Its latency may only lower the
  *   baseline, the limit stays lowered (a level that queues even 20% lower is never right), and the next
  *   round probes again, stepping down until a level runs clean.
- * - Latency fell clearly less, not at all, or rose a little: the lowered level ran without a queue, its
- *   latency is the downstream's no-load latency now, and the baseline moves to it, up or down. Close to
- *   the baseline it is averaged in; far from it, or the first time, adopted.
+ * - Latency fell clearly less, or not at all: the lowered level ran without a queue, its latency is the
+ *   downstream's no-load latency now, and the baseline moves to it, up or down. Close to the baseline it is
+ *   averaged in; far from it, or the first time, adopted. (A rise is not such evidence: a lowered level
+ *   over a queue still draining is slower for a round too.)
  *
  * A round's latency carries noise: it depends on the downstream (the spread of its service times) and on
  * how many requests the round holds (the windowed median of ten requests of a lognormal service varies by
@@ -199,11 +200,12 @@ export class Prober {
    * - Rose by more than the noise (or a quarter of the depth): lowering the limit cannot do that, so the
    *   downstream changed during the probe (its capacity fell, say) and the probe measured nothing. The
    *   baseline stays, and the next probe comes soon.
-   * - Fell short of 3/4 of the depth by more than the noise: the lowered level ran without a queue and `rtt`
-   *   is the no-load latency. The first such probe replaces the estimate learnt in slow start (from small
-   *   rounds) unless rounds are noisy, as does one far from the baseline (a lasting change); one close to
-   *   it is averaged in with half weight, since a probe's mean carries noise and the limit's equilibrium
-   *   moves with the baseline.
+   * - Fell short of 3/4 of the depth by more than the noise, and did not rise: the lowered level ran without a
+   *   queue and `rtt` is the no-load latency. (A rise is no evidence of that: a lowered level over a queue
+   *   still draining is slower for a round too, and one such round, read as clean, tripled a baseline.) The
+   *   first such probe replaces the estimate learnt in slow start (from small rounds) unless rounds are
+   *   noisy, as does one far from the baseline (a lasting change); one close to it is averaged in with half
+   *   weight, since a probe's mean carries noise and the limit's equilibrium moves with the baseline.
    * - Otherwise the noise hides which: `rtt` is averaged in with half weight, moving the baseline by no more
    *   than half the noise margin (or a quarter of the depth, if larger). Repeated probes still follow a
    *   lasting change, a step at a time, but one unlucky round cannot triple the baseline (a probe right
@@ -225,7 +227,7 @@ export class Prober {
     }
     let next: number;
     let verdict: ProbeResult['verdict'];
-    if (fall <= threshold - margin) {
+    if (fall >= 0 && fall <= threshold - margin) {
       verdict = 'clean';
       // The slow-start estimate gives way to a probe only if one round of the probe is the better measure:
       // under noise it is not (one noisy round adopted after an outage set the baseline 20% low).

@@ -74,6 +74,21 @@ describe('Prober: verdicts', () => {
     assert.equal(result.baseline, 98);
   });
 
+  it('never reads a rise of latency within the noise as a clean level (a queue still draining)', () => {
+    // The overload benchmark in simulation: the capacity fell to 3 of 8 slots, a probe from 11 to 9 still
+    // queued, and its round, slower by 16% (requests that had waited behind the higher level), was judged
+    // clean and tripled the baseline; slow start then doubled a limit already four times the capacity.
+    const prober = noisy(40, 100, 1.13);
+    const margin = 2.5 * prober.noise;
+    const threshold = 0.75 * Math.log(10 / 8);
+    // A rise of 0.2 (in log): beyond the margin the fall a queue implies leaves, within the noise margin.
+    assert.ok(margin - threshold < 0.2 && 0.2 < margin, 'the noise hides the fall a queue implies');
+    assert.equal(prober.start(10, 100), 8);
+    const result = prober.finish(1000, 100 * Math.exp(0.2), 40);
+    assert.equal(result.verdict, 'unclear');
+    assert.ok(result.baseline <= 40 * Math.exp(margin / 2) + 1e-9, `baseline ${result.baseline}`);
+  });
+
   it('measures nothing when latency rose while the limit was lowered: the downstream changed', () => {
     // Lowering concurrency cannot raise latency; a probe that began just as the capacity fell once read the
     // new queue as the no-load latency and tripled the baseline.
