@@ -32,6 +32,7 @@ const SAMPLE_EVERY = 16;
 
 class LimiterPermit implements Permit {
   released = false;
+  endedAt: number | undefined = undefined;
   /** NaN when the limiter did not time this permit (a fixed limit times only a sample of calls). */
   readonly startedAt: number;
   readonly weight: number;
@@ -300,6 +301,7 @@ class AdaptiveLimiter implements Limiter {
     const timed = rtt !== undefined || !Number.isNaN(permit.startedAt);
     if (timed && outcome !== 'ignore') {
       const now = this.#clock.now();
+      permit.endedAt = now;
       const latency = rtt ?? now - permit.startedAt;
       const dropped = outcome === 'dropped';
       if (!dropped) this.#rtt = this.#rtt === 0 ? latency : this.#rtt + (latency - this.#rtt) * 0.05;
@@ -307,7 +309,7 @@ class AdaptiveLimiter implements Limiter {
         this.#algorithm.update({ now, rtt: latency, inflight: permit.inflightAtStart, dropped });
     }
     if (this.#events.wants('release')) {
-      const now = this.#clock.now();
+      const now = permit.endedAt ?? this.#clock.now();
       const latency = rtt ?? now - permit.startedAt;
       this.#events.emit('release', {
         limiter: this.name,

@@ -58,6 +58,11 @@ export interface Permit {
   readonly partition: string;
   /** True once released. */
   readonly released: boolean;
+  /**
+   * Clock time of the release (ms), when the limiter read its clock for it (to time a sample); undefined
+   * before the release and when it did not. Lets a caller that also times the work skip a clock read.
+   */
+  readonly endedAt?: number | undefined;
   /** Work done; records the latency since `startedAt` (or `rtt` if given). */
   success(rtt?: number): void;
   /** Overload signal; the algorithm backs off. */

@@ -37,6 +37,18 @@ describe('limiter: admission', () => {
     assert.ok(limiter.tryAcquire());
   });
 
+  it('tells when a timed release read the clock (endedAt), and not for an untimed one', () => {
+    const { clock, limiter } = setup(3);
+    const a = limiter.tryAcquire()!;
+    const b = limiter.tryAcquire()!;
+    assert.equal(a.endedAt, undefined);
+    clock.advance(25);
+    a.success();
+    assert.equal(a.endedAt, 25);
+    b.ignore();
+    assert.equal(b.endedAt, undefined, 'an ignored release samples nothing and reads no clock');
+  });
+
   it('releases a permit exactly once', () => {
     const { limiter, manual } = setup(2);
     const p = limiter.tryAcquire()!;
