@@ -29,6 +29,13 @@ const MIN_RETRY_AFTER = 1;
 const MAX_RETRY_AFTER = 60_000;
 /** Under a fixed limit, one call in this many is timed (a power of two). */
 const SAMPLE_EVERY = 16;
+/**
+ * Targets in the automatic interval. Chosen on the overload benchmark's simulated twin (a thread-pool
+ * downstream of 8 -> 3 -> 10 slots under 1.3x load, 40 seeds): against five, p99 of admitted requests within
+ * twice the downstream's own in 28 of 40 runs instead of 14, goodput within the SLO >= 95% of capacity after
+ * the drop in 34 instead of 22; the built-in scenarios keep their goodput within 2%.
+ */
+const INTERVAL_TARGETS = 2;
 
 class LimiterPermit implements Permit {
   released = false;
@@ -569,9 +576,15 @@ class AdaptiveLimiter implements Limiter {
     return Math.min(this.#timeout, Math.max(5, rtt));
   }
 
-  /** The interval: as set, or five targets (CoDel's classic ratio is twenty; a queue of requests wants less). */
+  /**
+   * The interval: as set, or two targets (CoDel's classic ratio is twenty; a queue of requests wants much
+   * less: the target follows the service time, which rises as the capacity falls, and five targets let a
+   * gateway hold requests for 300-700 ms after a capacity drop, see `INTERVAL_TARGETS`).
+   */
   #intervalMs(): number {
-    return this.#interval === 'auto' ? Math.min(this.#timeout, 5 * this.#targetMs()) : this.#interval;
+    return this.#interval === 'auto'
+      ? Math.min(this.#timeout, INTERVAL_TARGETS * this.#targetMs())
+      : this.#interval;
   }
 
   /** Keeps one timer armed for the earliest moment a waiter may need to be expired. */

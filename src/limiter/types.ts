@@ -97,7 +97,7 @@ export interface QueueOptions {
   /**
    * How long the queue must stay non-empty to count as standing (ms); also the longest a waiter waits
    * while the queue is young (a waiter that has waited an interval proves the queue is standing). A queue
-   * emptied by shedding rather than by service still counts as standing. `"auto"` is five targets.
+   * emptied by shedding rather than by service still counts as standing. `"auto"` is two targets.
    * Default `"auto"`.
    */
   readonly interval?: number | 'auto';

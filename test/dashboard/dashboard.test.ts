@@ -133,7 +133,12 @@ describe('createDashboard sampling', () => {
 
   it('charts the time waited in the queue: mean and max per interval, 0 when nobody waited', async () => {
     const clock = new VirtualClock();
-    const limiter = createLimiter({ name: 'api', clock, limit: new ManualLimit(1), queue: { size: 10 } });
+    const limiter = createLimiter({
+      name: 'api',
+      clock,
+      limit: new ManualLimit(1),
+      queue: { size: 10, interval: 1000 },
+    });
     const dashboard = createDashboard({ clock });
     dashboard.track(limiter);
     const first = limiter.tryAcquire()!;

@@ -324,6 +324,21 @@ describe('limiter: queue', () => {
     assert.equal((w.error() as RejectedError).reason, 'queue-timeout');
   });
 
+  it('makes the automatic interval two targets: a young queue holds a waiter two service times at most', async () => {
+    // At five targets a gateway held requests 300-700 ms after its downstream lost capacity (the target
+    // follows the service time, which rises with the queue behind the limit).
+    const { limiter, clock } = setup(1, { queue: { timeout: 10_000, target: 40 } });
+    limiter.tryAcquire();
+    const w = track(limiter.acquire());
+    clock.advance(79);
+    await settle();
+    assert.equal(w.state(), 'pending');
+    clock.advance(1);
+    await settle();
+    assert.equal((w.error() as RejectedError).reason, 'queue-timeout');
+    assert.equal((w.error() as RejectedError).waitedMs, 80);
+  });
+
   it('keeps a queue emptied by shedding standing, so the next waiter is held to the target', async () => {
     // Under sustained overload, shedding empties the queue; if that counted as draining, every standing
     // episode would restart with long waits, and tail latency would swing with it.
