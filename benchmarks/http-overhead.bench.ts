@@ -7,8 +7,14 @@
  *    in its own child process, PROCESSES of each candidate: one process can settle in a slower state than
  *    another running the same code (how V8 sized its young generation at start-up was seen to move a
  *    hello world by 20 %), so a single process per candidate can decide the ratio by itself. Runs are
- *    interleaved over rounds and processes; reported are medians over all runs, per-process medians, and
- *    the ratios. Target: each ratio >= 0.95.
+ *    interleaved over rounds and processes; reported are medians over all runs, per-process medians, the
+ *    ratio of the medians, and the median and interquartile range of the ratios round by round (a round's
+ *    runs are back to back, so what else this shared machine does moves both sides of its ratio alike; the
+ *    spread shows how far one ratio can be trusted). Target: each ratio >= 0.95. Then one more process of
+ *    each server runs under `--cpu-prof`: the share of its busy time spent in its request-handling code
+ *    (sluice's, or the plain proxy's forwarder), in listeners and in GC. Shares within one process move far
+ *    less with the machine's load than requests per second do, and the difference in share is a lower
+ *    bound of sluice's cost when the server is the bottleneck.
  * 2. Memory at 10x overload: a `protect()`-guarded node:http gateway (child process) in front of a
  *    thread-pool downstream (SLOTS slots, 50 ms each), offered 10x the downstream's capacity by an
  *    open-loop generator (arrivals on a schedule, at most MAX_OUTSTANDING requests open; an arrival
@@ -20,8 +26,13 @@
  * Run with `npm run bench:http` (`--quick` for a short smoke run). Writes
  * benchmarks/results/http-overhead.json (not with --quick).
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
+import { type ProfileShares, profileShares } from './lib/cpu-profile.ts';
 import { environment, fixed, percent, summarise, table, writeJson } from './lib/harness.ts';
 import {
   type MemoryReading,
@@ -38,9 +49,9 @@ const quick = process.argv.includes('--quick');
 const semiSpace = process.argv.find((a) => a.startsWith('--semi-space='))?.slice('--semi-space='.length);
 const gatewayFlags = semiSpace === undefined ? [] : [`--max-semi-space-size=${semiSpace}`];
 const CONNECTIONS = 10;
-const DURATION = quick ? 2 : 5;
+const DURATION = quick ? 2 : 3;
 const WARMUP = quick ? 1 : 2;
-const ROUNDS = quick ? 1 : 3;
+const ROUNDS = quick ? 2 : 8;
 const PROCESSES = quick ? 1 : 2;
 
 const SLOTS = 10;
@@ -75,6 +86,7 @@ interface Candidate {
 
 interface Measured {
   readonly process: number;
+  readonly round: number;
   readonly run: Run;
 }
 
@@ -86,7 +98,7 @@ async function overhead(candidates: readonly Candidate[]): Promise<Map<string, M
   for (let round = 0; round < ROUNDS; round++) {
     for (let k = 0; k < slots.length; k++) {
       const { c, server, process } = slots[(round + k) % slots.length]!;
-      runs.get(c.name)!.push({ process, run: await cannon(server.url, DURATION) });
+      runs.get(c.name)!.push({ process, round, run: await cannon(server.url, DURATION) });
     }
   }
   return runs;
@@ -346,6 +358,33 @@ async function overload(): Promise<Record<string, unknown>> {
   };
 }
 
+/**
+ * The candidate's requests per second over the baseline's, round by round (each round's runs are
+ * back to back, so a change in what else the machine is doing moves both sides of a ratio alike): the
+ * median of the rounds' ratios and its interquartile range.
+ */
+function pairedRatios(
+  runs: Map<string, Measured[]>,
+  base: string,
+): { median: number; q1: number; q3: number } {
+  const mean = (ms: Measured[], round: number): number => {
+    const rs = ms.filter((m) => m.round === round).map((m) => m.run.rps);
+    return rs.reduce((a, b) => a + b, 0) / rs.length;
+  };
+  const baseRuns = runs.get(base)!;
+  const other = [...runs].find(([name]) => name !== base)![1];
+  const ratios = Array.from({ length: ROUNDS }, (_, round) => mean(other, round) / mean(baseRuns, round));
+  const s = summarise(ratios);
+  return { median: s.median, q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) };
+}
+
+function quantile(xs: readonly number[], q: number): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const at = q * (sorted.length - 1);
+  const lo = Math.floor(at);
+  return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
+}
+
 function overheadTable(title: string, result: OverheadRow[], base: string): number {
   const baseline = result.find((r) => r.name === base)!.rps;
   table(
@@ -366,6 +405,78 @@ function overheadTable(title: string, result: OverheadRow[], base: string): numb
   return other.rps / baseline;
 }
 
+const SRC = fileURLToPath(new URL('../src/', import.meta.url));
+/** The plain proxy's forwarding code, to set against the sluice proxy's. */
+const PLAIN_PROXY = fileURLToPath(new URL('./lib/http-servers.ts', import.meta.url));
+const PROFILE_SECONDS = quick ? 2 : 8;
+
+interface Profiled extends ProfileShares {
+  readonly name: string;
+  readonly requests: number;
+  /**
+   * Busy time of the server per request (µs): samples not idle, including time the process was ready but
+   * not running (the load generator shares the two cores), so it moves with the machine's load.
+   */
+  readonly busyUsPerRequest: number;
+}
+
+/**
+ * One more process of `kind` under `--cpu-prof`, loaded for PROFILE_SECONDS: how its busy time splits
+ * between the request-handling code in `code` (files or directories), listeners, the collector and the rest.
+ */
+async function profiled(
+  kind: ServerKind,
+  options: ServerOptions,
+  code: readonly string[],
+): Promise<Profiled> {
+  const dir = mkdtempSync(join(tmpdir(), `sluice-${kind}-`));
+  try {
+    const server = await spawnServer(kind, {
+      ...options,
+      nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`],
+    });
+    // Every request the process served counts: the profile covers the warm-up too.
+    const warm = await autocannon({ url: server.url, connections: CONNECTIONS, duration: WARMUP });
+    const r = await autocannon({ url: server.url, connections: CONNECTIONS, duration: PROFILE_SECONDS });
+    await server.close();
+    const shares = profileShares(dir, code);
+    const requests = warm.requests.total + r.requests.total;
+    return { name: kind, ...shares, requests, busyUsPerRequest: (shares.busyMs * 1000) / requests };
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/**
+ * sluice's cost read from CPU profiles: the share of the server's busy time its code takes beyond the plain
+ * server's own request-handling code, plus what it adds to listener dispatch and collection. A lower bound
+ * of the slowdown it causes when the server is the bottleneck (the framework's hook dispatch is not counted).
+ */
+function profileTable(title: string, plain: Profiled, sluice: Profiled): number {
+  const estimate =
+    Math.max(0, sluice.code - plain.code) +
+    Math.max(0, sluice.events - plain.events) +
+    Math.max(0, sluice.gc - plain.gc);
+  table(
+    title,
+    ['server', 'requests', 'busy µs/request', 'own code', 'node:events', 'GC'],
+    [plain, sluice].map((p) => [
+      p.name,
+      String(p.requests),
+      fixed(p.busyUsPerRequest, 1),
+      `${fixed(p.code * 100, 2)}%`,
+      `${fixed(p.events * 100, 2)}%`,
+      `${fixed(p.gc * 100, 2)}%`,
+    ]),
+  );
+  console.log(
+    `  sluice's code ${fixed(sluice.code * 100, 2)}% of the server's busy time (the plain server's` +
+      ` ${fixed(plain.code * 100, 2)}%); with what it adds to listeners and GC, ${fixed(estimate * 100, 2)}%` +
+      ` more. Top: ${sluice.top.map((t) => `${t.name} ${fixed(t.share * 100, 2)}%`).join(', ')}`,
+  );
+  return estimate;
+}
+
 async function overheads(): Promise<Record<string, unknown>> {
   const spawn = async (kind: ServerKind, options?: ServerOptions): Promise<Candidate> => {
     const servers: RemoteServer[] = [];
@@ -381,13 +492,34 @@ async function overheads(): Promise<Record<string, unknown>> {
   console.log(
     `Overhead at no load: autocannon, ${CONNECTIONS} connections, ${DURATION} s per run, ${ROUNDS} interleaved rounds over ${PROCESSES} process(es) per server`,
   );
-  const fastifyRuns = rows(await overhead([fastifyPlain, fastifySluice]));
+  const fastifyMeasured = await overhead([fastifyPlain, fastifySluice]);
+  const fastifyRuns = rows(fastifyMeasured);
   const fastifyRatio = overheadTable('Fastify hello world', fastifyRuns, 'fastify-plain');
-  const proxyRuns = rows(await overhead([proxyPlain, proxySluice]));
+  const fastifyPaired = pairedRatios(fastifyMeasured, 'fastify-plain');
+  const proxyMeasured = await overhead([proxyPlain, proxySluice]);
+  const proxyRuns = rows(proxyMeasured);
+  const proxyPaired = pairedRatios(proxyMeasured, 'proxy-plain');
   const proxyRatio = overheadTable(
     'Reverse proxy in front of a hello-world origin',
     proxyRuns,
     'proxy-plain',
+  );
+  console.log(
+    `\nCPU profiles: one more process of each server under --cpu-prof, ${PROFILE_SECONDS} s of load`,
+  );
+  const fastifyProfiles = [
+    await profiled('fastify-plain', {}, []),
+    await profiled('fastify-sluice', {}, [SRC]),
+  ] as const;
+  const fastifyShare = profileTable('Fastify hello world, CPU profile', ...fastifyProfiles);
+  const proxyOptions = { upstream: origin.url };
+  const proxyProfiles = [
+    await profiled('proxy-plain', proxyOptions, [PLAIN_PROXY]),
+    await profiled('proxy-sluice', proxyOptions, [SRC]),
+  ] as const;
+  const proxyShare = profileTable(
+    "Reverse proxy, CPU profile (own code: the plain proxy's forwarder, all of sluice's)",
+    ...proxyProfiles,
   );
   const all = [origin, ...[fastifyPlain, fastifySluice, proxyPlain, proxySluice].flatMap((c) => c.servers)];
   await Promise.all(all.map((s) => s.close()));
@@ -395,13 +527,32 @@ async function overheads(): Promise<Record<string, unknown>> {
     `\nFastify plugin >= 95% of plain: ${fixed(fastifyRatio * 100, 1)}% ${fastifyRatio >= 0.95 ? 'PASS' : 'FAIL'}` +
       `\nsluice proxy >= 95% of plain undici proxy: ${fixed(proxyRatio * 100, 1)}% ${proxyRatio >= 0.95 ? 'PASS' : 'FAIL'}`,
   );
+  const spread = (p: { median: number; q1: number; q3: number }): string =>
+    `${fixed(p.median * 100, 1)}% (interquartile ${fixed(p.q1 * 100, 1)}-${fixed(p.q3 * 100, 1)}%)`;
+  console.log(
+    `Round by round (median of ${ROUNDS} paired ratios): Fastify plugin ${spread(fastifyPaired)}, proxy ${spread(proxyPaired)}`,
+  );
   return {
     connections: CONNECTIONS,
     durationSeconds: DURATION,
     rounds: ROUNDS,
     processes: PROCESSES,
-    fastify: { runs: fastifyRuns, ratio: fastifyRatio, pass: fastifyRatio >= 0.95 },
-    proxy: { runs: proxyRuns, ratio: proxyRatio, pass: proxyRatio >= 0.95 },
+    fastify: {
+      runs: fastifyRuns,
+      ratio: fastifyRatio,
+      paired: fastifyPaired,
+      pass: fastifyRatio >= 0.95,
+      profiles: fastifyProfiles,
+      profileShare: fastifyShare,
+    },
+    proxy: {
+      runs: proxyRuns,
+      ratio: proxyRatio,
+      paired: proxyPaired,
+      pass: proxyRatio >= 0.95,
+      profiles: proxyProfiles,
+      profileShare: proxyShare,
+    },
   };
 }
 
