@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/errors.ts';
 import { finite, fraction, or } from '../core/validate.ts';
-import { type ProbeOptions, Prober } from './probe.ts';
+import { Elasticity } from './elasticity.ts';
+import { NOISE_MARGIN, type ProbeOptions, Prober } from './probe.ts';
 import { RoundLimit } from './round-limit.ts';
 import {
   type AdaptiveBounds,
@@ -58,6 +59,10 @@ const QUIET_ROUNDS = 2;
  *   per sample reacting for a whole round trip to a queue already answered.
  * - Slow start, on a cold limit and again when the capacity evidently grew, instead of creeping up by the
  *   queue allowance.
+ * - A slower downstream is told from a queue by how latency answered the cuts: latency that held while
+ *   concurrency fell twofold was not a queue (see `Elasticity`), and becomes the no-load latency at once.
+ *   Netflix's, and this one before, cut a service that merely slowed threefold to a fifth of its limit and
+ *   shed two thirds of the load its workers had room for until probes re-learnt the latency, step by step.
  * - Noise is measured, not assumed away (see {@link ProbeOptions}): "latency at its no-load level" means
  *   within the noise of the rounds that say so, and probes judge only differences beyond the noise. A
  *   windowed median of ten requests varies by 15-20% from window to window; read as signal, that noise
@@ -79,6 +84,7 @@ export class Gradient2Limit extends RoundLimit {
   #clear = 0;
   /** Sum of the log excess of latency over its no-load level across the `#clear` rounds. */
   #clearExcess = 0;
+  readonly #elasticity = new Elasticity();
 
   constructor(options: Gradient2Options = {}) {
     super('gradient2', options, adaptiveDefaults);
@@ -109,6 +115,23 @@ export class Gradient2Limit extends RoundLimit {
 
   protected decide(now: number, rtt: number, inflight: number, count: number): number {
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
+    // Latency above its no-load level beyond the noise: a queue, or a slower downstream. The rounds of this
+    // episode tell which (see `Elasticity`); those from before it describe another downstream.
+    const elevated = Math.log(rtt / this.#longRtt) > NOISE_MARGIN * this.probe.noise;
+    if (elevated) this.#elasticity.add(inflight, rtt);
+    else this.#elasticity.clear();
+    if (elevated && !this.slowStarting && this.#elasticity.flat()) {
+      // Latency held while concurrency fell twofold or more: the downstream is slower, not queued. That
+      // latency is its no-load latency now, and the cuts of this episode were mistakes: undo them.
+      const before = this.#longRtt;
+      const peak = this.#elasticity.peak;
+      this.#longRtt = rtt;
+      this.#elasticity.clear();
+      this.#clear = 0;
+      this.#clearExcess = 0;
+      const signals = { rtt, rttNoLoad: rtt, previousRttNoLoad: before, inflight, peak };
+      return this.move(Math.max(this.estimate, peak), 'rebaseline', signals);
+    }
 
     const limit = this.estimate;
     const queueSize = this.#queueSize(limit);

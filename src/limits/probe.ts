@@ -263,7 +263,7 @@ export class Prober {
  * noise the mean absolute difference of two rounds is 1.13 standard deviations of one, so this is about
  * two standard deviations of the difference between two rounds: noise alone passes it one time in 40.
  */
-const NOISE_MARGIN = 2.5;
+export const NOISE_MARGIN = 2.5;
 
 /** Weight of each round in the mean round-to-round change: the noise is learnt over about 8 rounds. */
 const SPREAD_WEIGHT = 1 / 8;

@@ -163,6 +163,9 @@ describe('proxy', () => {
       upstream: up.url,
       limit: 1,
       queue: { size: 10, timeout: 60_000 },
+      // Queue expiry on a clock that stands still: on a loaded machine the polling below can outlast the
+      // queue's automatic interval (200 ms before any latency is known), which would shed a waiter.
+      clock: new VirtualClock(),
       routes: [
         { path: '/health', priority: 'critical' },
         { path: '/reports/**', priority: 'sheddable' },
