@@ -96,6 +96,14 @@ export class Prober {
     this.depth = finite(`${prefix}.probeDepth`, or(options.probeDepth, 0.2), 0.05, 0.5);
   }
 
+  /**
+   * True when the last ordinary round's latency changed from the one before by more than noise and the
+   * change in concurrency explain (or a quarter of the depth): the downstream is in a transient.
+   */
+  get transient(): boolean {
+    return this.#change > Math.max(this.depth / 4, NOISE_MARGIN * this.noise);
+  }
+
   /** True between `start` and `finish`. */
   get active(): boolean {
     return this.#active;
@@ -170,7 +178,7 @@ export class Prober {
     // A probe compares two levels in a steady state. While latency jumps from one round to the next (the
     // capacity just fell, a queue is building or draining) the probe's round would measure the transient,
     // and read it as the no-load latency: wait for a round within noise of the one before.
-    if (this.#change > Math.max(this.depth / 4, NOISE_MARGIN * this.noise)) return false;
+    if (this.transient) return false;
     return now >= this.#nextAt || limit * 2 <= this.#anchor;
   }
 

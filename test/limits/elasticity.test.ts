@@ -56,10 +56,22 @@ describe('Elasticity', () => {
     assert.equal(e.flat(), false);
   });
 
-  it('keeps only the most recent rounds', () => {
+  it('remembers the level the cuts started from while many rounds arrive at the level they reached', () => {
     const e = new Elasticity();
-    for (const n of cuts) e.add(n, 15 * n); // a queue, long ago
-    for (let i = 0; i < 16; i++) e.add(cuts[i % cuts.length]!, 66); // then sixteen flat rounds
+    e.add(20, 66);
+    for (let i = 0; i < 40; i++) e.add(8, i % 2 === 0 ? 60 : 72);
     assert.equal(e.flat(), true);
+    assert.ok(Math.abs(e.peak - 20) < 1e-9, `peak ${e.peak}`);
+  });
+
+  it("follows a level's recent rounds rather than its first", () => {
+    const e = new Elasticity();
+    for (let i = 0; i < 8; i++) {
+      e.add(20, 300);
+      e.add(8, 120);
+    }
+    assert.equal(e.flat(), false, 'a queue: latency proportional to concurrency');
+    for (let i = 0; i < 30; i++) e.add(20, 120);
+    assert.equal(e.flat(), true, 'the level of 20 now answers as fast as the level of 8');
   });
 });
