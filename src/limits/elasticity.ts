@@ -47,12 +47,13 @@ export class Elasticity {
   }
 
   /**
-   * True when the episode's rounds (at least `MIN_ROUNDS`) span concurrency by `SPREAD` or more and latency
+   * True when the episode's rounds (at least `MIN_ROUNDS`, at `MIN_LEVELS` levels or more) span concurrency
+   * by `SPREAD` or more and latency
    * neither followed it (a slope within `FLAT` of 0) nor moved much at all (its spread within `STEADY` of the
    * concurrency's): the latency is the downstream's own, whatever its level.
    */
   flat(): boolean {
-    if (this.#rounds < MIN_ROUNDS || this.#levels.size < 2) return false;
+    if (this.#rounds < MIN_ROUNDS || this.#levels.size < MIN_LEVELS) return false;
     let w = 0;
     let mx = 0;
     let my = 0;
@@ -90,6 +91,8 @@ const LEVEL = Math.LN2 / 4;
 const LEVEL_WEIGHT = 8;
 /** Fewest rounds a verdict needs. */
 const MIN_ROUNDS = 6;
+/** Fewest levels of concurrency a verdict needs: with two, one odd round can decide the slope. */
+const MIN_LEVELS = 3;
 /** Least ratio of the highest to the lowest level of concurrency for a verdict. */
 const SPREAD = 2;
 /**

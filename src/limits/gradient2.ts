@@ -35,6 +35,9 @@ export interface Gradient2Options extends AdaptiveBounds, ProbeOptions {
   readonly slowStart?: boolean;
 }
 
+/** An episode of elevated latency implies a queue beyond this many times the allowance (the equilibrium). */
+const ELEVATED_QUEUE = 1;
+
 /** Rounds in a row with latency at its no-load level, at a full limit, after which slow start resumes. */
 const RESUME_ROUNDS = 4;
 
@@ -115,11 +118,17 @@ export class Gradient2Limit extends RoundLimit {
 
   protected decide(now: number, rtt: number, inflight: number, count: number): number {
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
-    // Latency above its no-load level beyond the noise: a queue, or a slower downstream. The rounds of this
-    // episode tell which (see `Elasticity`); those from before it describe another downstream.
-    const elevated = Math.log(rtt / this.#longRtt) > NOISE_MARGIN * this.probe.noise;
-    if (elevated) this.#elasticity.add(inflight, rtt);
-    else this.#elasticity.clear();
+    // Latency above its no-load level beyond the noise, by more than the queue the limit allows itself at
+    // equilibrium: a queue the gradient would cut, or a slower downstream. The rounds of this episode tell
+    // which (see `Elasticity`); those from before it describe another downstream.
+    const elevated =
+      Math.log(rtt / this.#longRtt) > NOISE_MARGIN * this.probe.noise &&
+      inflight * (1 - this.#longRtt / rtt) > ELEVATED_QUEUE * this.#queueSize(this.estimate);
+    // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
+    // changed, and the round mixes requests from before and after) says nothing about how latency answers
+    // concurrency: it is left out.
+    if (!elevated) this.#elasticity.clear();
+    else if (!this.probe.transient) this.#elasticity.add(inflight, rtt);
     if (elevated && !this.slowStarting && this.#elasticity.flat()) {
       // Latency held while concurrency fell twofold or more: the downstream is slower, not queued. That
       // latency is its no-load latency now, and the cuts of this episode were mistakes: undo them.
@@ -130,7 +139,7 @@ export class Gradient2Limit extends RoundLimit {
       this.#clear = 0;
       this.#clearExcess = 0;
       const signals = { rtt, rttNoLoad: rtt, previousRttNoLoad: before, inflight, peak };
-      return this.move(Math.max(this.estimate, peak), 'rebaseline', signals);
+      return this.move(Math.max(this.estimate, Math.min(peak, 2 * this.estimate)), 'rebaseline', signals);
     }
 
     const limit = this.estimate;

@@ -44,6 +44,7 @@ describe('Elasticity', () => {
     assert.equal(rounds([20, 19, 18, 17, 16, 15, 14, 13, 12, 11], () => 66).flat(), false, 'spread 1.8');
     assert.equal(rounds([20, 14, 10, 8, 6], () => 66).flat(), false, 'five rounds');
     assert.equal(rounds([20, 14, 10, 8, 6, 5], () => 66).flat(), true, 'six rounds');
+    assert.equal(rounds([20, 20, 20, 9, 9, 9], () => 66).flat(), false, 'two levels');
   });
 
   it('forgets its rounds on clear, and ignores rounds without requests or latency', () => {
@@ -59,6 +60,7 @@ describe('Elasticity', () => {
   it('remembers the level the cuts started from while many rounds arrive at the level they reached', () => {
     const e = new Elasticity();
     e.add(20, 66);
+    e.add(13, 70);
     for (let i = 0; i < 40; i++) e.add(8, i % 2 === 0 ? 60 : 72);
     assert.equal(e.flat(), true);
     assert.ok(Math.abs(e.peak - 20) < 1e-9, `peak ${e.peak}`);
@@ -68,10 +70,14 @@ describe('Elasticity', () => {
     const e = new Elasticity();
     for (let i = 0; i < 8; i++) {
       e.add(20, 300);
+      e.add(13, 195);
       e.add(8, 120);
     }
     assert.equal(e.flat(), false, 'a queue: latency proportional to concurrency');
-    for (let i = 0; i < 30; i++) e.add(20, 120);
-    assert.equal(e.flat(), true, 'the level of 20 now answers as fast as the level of 8');
+    for (let i = 0; i < 30; i++) {
+      e.add(20, 120);
+      e.add(13, 120);
+    }
+    assert.equal(e.flat(), true, 'the levels of 20 and 13 now answer as fast as the level of 8');
   });
 });
