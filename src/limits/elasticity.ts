@@ -39,6 +39,11 @@ export class Elasticity {
     this.#rounds = 0;
   }
 
+  /** Rounds recorded since the last `clear`. */
+  get rounds(): number {
+    return this.#rounds;
+  }
+
   /** The most requests in flight among the levels seen (0 when none). */
   get peak(): number {
     let hi = 0;

@@ -88,6 +88,8 @@ export class Gradient2Limit extends RoundLimit {
   /** Sum of the log excess of latency over its no-load level across the `#clear` rounds. */
   #clearExcess = 0;
   readonly #elasticity = new Elasticity();
+  /** The no-load latency when the episode of elevated latency under way began. */
+  #episodeBase = 0;
 
   constructor(options: Gradient2Options = {}) {
     super('gradient2', options, adaptiveDefaults);
@@ -121,9 +123,13 @@ export class Gradient2Limit extends RoundLimit {
     // Latency above its no-load level beyond the noise, by more than the queue the limit allows itself at
     // equilibrium: a queue the gradient would cut, or a slower downstream. The rounds of this episode tell
     // which (see `Elasticity`); those from before it describe another downstream.
+    // Judged against the no-load latency at the episode's start: probes meanwhile may follow the very change
+    // the episode is testing, step by step, and end it before its rounds span twofold.
+    const base = this.#elasticity.rounds > 0 ? this.#episodeBase : this.#longRtt;
     const elevated =
-      Math.log(rtt / this.#longRtt) > NOISE_MARGIN * this.probe.noise &&
-      inflight * (1 - this.#longRtt / rtt) > ELEVATED_QUEUE * this.#queueSize(this.estimate);
+      Math.log(rtt / base) > NOISE_MARGIN * this.probe.noise &&
+      inflight * (1 - base / rtt) > ELEVATED_QUEUE * this.#queueSize(this.estimate);
+    if (elevated && this.#elasticity.rounds === 0) this.#episodeBase = this.#longRtt;
     // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
     // changed, and the round mixes requests from before and after) says nothing about how latency answers
     // concurrency: it is left out.
