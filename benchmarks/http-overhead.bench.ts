@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import { Pool } from 'undici';
 import { type ProfileShares, profileShares } from './lib/cpu-profile.ts';
-import { environment, fixed, percent, summarise, table, writeJson } from './lib/harness.ts';
+import { environment, fixed, percent, quantile, summarise, table, writeJson } from './lib/harness.ts';
 import {
   type MemoryReading,
   type RemoteServer,
@@ -374,15 +374,8 @@ function pairedRatios(
   const baseRuns = runs.get(base)!;
   const other = [...runs].find(([name]) => name !== base)![1];
   const ratios = Array.from({ length: ROUNDS }, (_, round) => mean(other, round) / mean(baseRuns, round));
-  const s = summarise(ratios);
-  return { median: s.median, q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) };
-}
-
-function quantile(xs: readonly number[], q: number): number {
-  const sorted = [...xs].sort((a, b) => a - b);
-  const at = q * (sorted.length - 1);
-  const lo = Math.floor(at);
-  return sorted[lo]! + (sorted[Math.min(lo + 1, sorted.length - 1)]! - sorted[lo]!) * (at - lo);
+  ratios.sort((a, b) => a - b);
+  return { median: quantile(ratios, 0.5), q1: quantile(ratios, 0.25), q3: quantile(ratios, 0.75) };
 }
 
 function overheadTable(title: string, result: OverheadRow[], base: string): number {

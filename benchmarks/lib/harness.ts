@@ -87,7 +87,8 @@ export function summarise(values: readonly number[]): Stats {
   };
 }
 
-function quantile(sorted: readonly number[], q: number): number {
+/** The `q` quantile of ascending `sorted`, interpolated between its neighbours; NaN when empty. */
+export function quantile(sorted: readonly number[], q: number): number {
   if (sorted.length === 0) return Number.NaN;
   const pos = (sorted.length - 1) * q;
   const lo = Math.floor(pos);

@@ -53,9 +53,9 @@ export class Elasticity {
 
   /**
    * True when the episode's rounds (at least `MIN_ROUNDS`, at `MIN_LEVELS` levels or more) span concurrency
-   * by `SPREAD` or more and latency
-   * neither followed it (a slope within `FLAT` of 0) nor moved much at all (its spread within `STEADY` of the
-   * concurrency's): the latency is the downstream's own, whatever its level.
+   * by `SPREAD` or more and latency neither followed it (a slope within `FLAT` of 0) nor moved much at all
+   * (its spread within `STEADY` of the concurrency's): the latency is the downstream's own, whatever its
+   * level.
    */
   flat(): boolean {
     if (this.#rounds < MIN_ROUNDS || this.#levels.size < MIN_LEVELS) return false;

@@ -120,36 +120,20 @@ export class Gradient2Limit extends RoundLimit {
 
   protected decide(now: number, rtt: number, inflight: number, count: number): number {
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
-    // Latency above its no-load level beyond the noise, by more than the queue the limit allows itself at
-    // equilibrium: a queue the gradient would cut, or a slower downstream. The rounds of this episode tell
-    // which (see `Elasticity`); those from before it describe another downstream.
-    // Judged against the no-load latency at the episode's start: probes meanwhile may follow the very change
-    // the episode is testing, step by step, and end it before its rounds span twofold.
-    const base = this.#elasticity.rounds > 0 ? this.#episodeBase : this.#longRtt;
-    const elevated =
-      Math.log(rtt / base) > NOISE_MARGIN * this.probe.noise &&
-      inflight * (1 - base / rtt) > ELEVATED_QUEUE * this.#queueSize(this.estimate);
-    if (elevated && this.#elasticity.rounds === 0) this.#episodeBase = this.#longRtt;
-    // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
-    // changed, and the round mixes requests from before and after) says nothing about how latency answers
-    // concurrency: it is left out.
-    if (!elevated) this.#elasticity.clear();
-    else if (!this.probe.transient) this.#elasticity.add(inflight, rtt);
-    if (elevated && !this.slowStarting && this.#elasticity.flat()) {
+    const limit = this.estimate;
+    const queueSize = this.#queueSize(limit);
+    if (this.#slowerDownstream(rtt, inflight, queueSize)) {
       // Latency held while concurrency fell twofold or more: the downstream is slower, not queued. That
       // latency is its no-load latency now, and the cuts of this episode were mistakes: undo them.
       const before = this.#longRtt;
       const peak = this.#elasticity.peak;
       this.#longRtt = rtt;
       this.#elasticity.clear();
-      this.#clear = 0;
-      this.#clearExcess = 0;
+      this.#endClearRun();
       const signals = { rtt, rttNoLoad: rtt, previousRttNoLoad: before, inflight, peak };
-      return this.move(Math.max(this.estimate, Math.min(peak, 2 * this.estimate)), 'rebaseline', signals);
+      return this.move(Math.max(limit, Math.min(peak, 2 * limit)), 'rebaseline', signals);
     }
 
-    const limit = this.estimate;
-    const queueSize = this.#queueSize(limit);
     const gradient = Math.max(0.5, Math.min(1, this.#longRtt / rtt));
     const noise = this.probe.noise;
     const signals = { rtt, rttNoLoad: this.#longRtt, gradient, queueSize, inflight, noise };
@@ -185,13 +169,11 @@ export class Gradient2Limit extends RoundLimit {
       this.round.cohort(now);
       return this.set(this.probe.start(limit, rtt), 'probe', signals);
     } else if (!this.#atNoLoad(near, rtt, noise)) {
-      this.#clear = 0;
-      this.#clearExcess = 0;
+      this.#endClearRun();
     } else if (++this.#clear >= RESUME_ROUNDS) {
       // Latency has held at its no-load level at a full limit, round after round: the capacity grew past the
       // limit. Ramp up again rather than creep by the queue allowance.
-      this.#clear = 0;
-      this.#clearExcess = 0;
+      this.#endClearRun();
       this.slowStarting = true;
       return this.move(limit * 2, 'slow-start', signals);
     }
@@ -202,6 +184,36 @@ export class Gradient2Limit extends RoundLimit {
     const target = this.#clear >= QUIET_ROUNDS ? limit + queueSize : limit * gradient + queueSize;
     if (target > limit && !near) return this.current;
     return this.move(limit + this.#smoothing * (target - limit), 'gradient', signals);
+  }
+
+  /**
+   * Follows episodes of elevated latency: above its no-load level beyond the noise, by more than the queue
+   * the limit allows itself at equilibrium (`queueSize`) — a queue the gradient would cut, or a slower
+   * downstream. True when this round's episode shows the latter (see `Elasticity`). An episode is judged
+   * against the no-load latency at its start (probes meanwhile may follow the very change it tests, step by
+   * step, and end it before its rounds span twofold); rounds from before it describe another downstream.
+   */
+  #slowerDownstream(rtt: number, inflight: number, queueSize: number): boolean {
+    const base = this.#elasticity.rounds > 0 ? this.#episodeBase : this.#longRtt;
+    const elevated =
+      Math.log(rtt / base) > NOISE_MARGIN * this.probe.noise &&
+      inflight * (1 - base / rtt) > ELEVATED_QUEUE * queueSize;
+    if (!elevated) {
+      this.#elasticity.clear();
+      return false;
+    }
+    if (this.#elasticity.rounds === 0) this.#episodeBase = this.#longRtt;
+    // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
+    // changed, and the round mixes requests from before and after) says nothing about how latency answers
+    // concurrency: it is left out.
+    if (!this.probe.transient) this.#elasticity.add(inflight, rtt);
+    return !this.slowStarting && this.#elasticity.flat();
+  }
+
+  /** Ends a run of rounds at the no-load level. */
+  #endClearRun(): void {
+    this.#clear = 0;
+    this.#clearExcess = 0;
   }
 
   /**
@@ -223,8 +235,7 @@ export class Gradient2Limit extends RoundLimit {
   protected onDrop(now: number): void {
     this.slowStarting = false;
     this.#suspect = false;
-    this.#clear = 0;
-    this.#clearExcess = 0;
+    this.#endClearRun();
     if (this.#learning) {
       this.#learning = false;
       this.probe.schedule(now, this.current, true, this.rttNoLoad);

@@ -208,8 +208,8 @@ export class Prober {
    * - Rose by more than the noise (or a quarter of the depth): lowering the limit cannot do that, so the
    *   downstream changed during the probe (its capacity fell, say) and the probe measured nothing. The
    *   baseline stays, and the next probe comes soon.
-   * - Fell short of 3/4 of the depth by more than the noise, and did not rise: the lowered level ran without a
-   *   queue and `rtt` is the no-load latency. (A rise is no evidence of that: a lowered level over a queue
+   * - Fell short of 3/4 of the depth by more than the noise, and did not rise: the lowered level ran without
+   *   a queue and `rtt` is the no-load latency. (A rise is no evidence of that: a lowered level over a queue
    *   still draining is slower for a round too, and one such round, read as clean, tripled a baseline.) The
    *   first such probe replaces the estimate learnt in slow start (from small rounds) unless rounds are
    *   noisy, as does one far from the baseline (a lasting change); one close to it is averaged in with half
