@@ -178,7 +178,7 @@ export const serverMetrics = {
     'server',
     'requests',
     '{request}',
-    'Requests seen by server protection, by route and outcome (success, dropped, ignored, disconnected, shed, quota, invalid).',
+    'Requests seen by server protection, by route and outcome (success, dropped, ignored, disconnected, slowBody, shed, quota, invalid).',
     ['route', 'outcome'],
   ),
   routeInflight: gauge('server', 'route.inflight', '{request}', 'Admitted requests in flight, by route.', [

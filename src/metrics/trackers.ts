@@ -167,12 +167,21 @@ export function trackPressure(scope: Scope, meter: TrackedPressure): void {
   scope.listen(meter.on('level', (e) => changes.inc({ level: e.level })));
 }
 
-type RouteOutcome = 'success' | 'dropped' | 'ignored' | 'disconnected' | 'shed' | 'quota' | 'invalid';
+type RouteOutcome =
+  | 'success'
+  | 'dropped'
+  | 'ignored'
+  | 'disconnected'
+  | 'slowBody'
+  | 'shed'
+  | 'quota'
+  | 'invalid';
 const ROUTE_OUTCOMES: readonly RouteOutcome[] = [
   'success',
   'dropped',
   'ignored',
   'disconnected',
+  'slowBody',
   'shed',
   'quota',
   'invalid',

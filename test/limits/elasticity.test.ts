@@ -51,7 +51,7 @@ describe('Elasticity', () => {
     const e = rounds(cuts, () => 66);
     e.clear();
     assert.equal(e.flat(), false);
-    for (const n of cuts) e.add(0, 66);
+    for (const _ of cuts) e.add(0, 66);
     e.add(Number.NaN, 66);
     e.add(10, 0);
     assert.equal(e.flat(), false);

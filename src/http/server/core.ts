@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import { type Clock, systemClock } from '../../core/clock.ts';
+import { type Clock, systemClock, type Timer } from '../../core/clock.ts';
 import { ConfigError, isRejectedError, type RejectedError } from '../../core/errors.ts';
 import { func, integer, nonNegative, or, positive } from '../../core/validate.ts';
 import { createLimiter, defaultLimit } from '../../limiter/limiter.ts';
@@ -105,6 +105,22 @@ export interface ServerProtectionOptions {
    * Default 10000 (as `sluice proxy`'s `drainTimeout`).
    */
   readonly drainTimeout?: number;
+  /**
+   * Cuts off an admitted request whose body arrives too slowly (after Apache's mod_reqtimeout): one still
+   * arriving `timeout` ms after it was first checked, plus a second for every `minRate` bytes received since,
+   * has its connection closed (a 408 first, when no response has started) and its permit released. Checked
+   * once a second. Node's own server bounds a whole request at 300 s by default; Fastify's, at nothing.
+   * `false` turns it off. Default `{ timeout: 20000, minRate: 500 }`.
+   */
+  readonly slowBody?: SlowBodyOptions | false;
+}
+
+/** See `ServerProtectionOptions.slowBody`. */
+export interface SlowBodyOptions {
+  /** Grace for a body to arrive (ms), before what it earns by arriving. Default 20000. */
+  readonly timeout?: number;
+  /** Bytes per second that earn a body one more second. Default 500. */
+  readonly minRate?: number;
 }
 
 /** How a `close()` ended. */
@@ -129,6 +145,8 @@ export interface RouteSnapshot {
   readonly ignored: number;
   /** Requests whose client went away before the response finished (admitted or queued). */
   readonly disconnected: number;
+  /** Admitted requests cut off because their body arrived too slowly (see `slowBody`). */
+  readonly slowBody: number;
   /** Refused with 503: the limit, the queue, a deadline, process pressure, or shutting down. */
   readonly shed: number;
   /** Refused with 429: the key or partition was over its quota. */
@@ -165,6 +183,7 @@ class RouteStats {
   dropped = 0;
   ignored = 0;
   disconnected = 0;
+  slowBody = 0;
   shed = 0;
   quota = 0;
   invalid = 0;
@@ -181,6 +200,10 @@ const TEXT = 'text/plain; charset=utf-8';
 const DIGITS = /^\d+$/;
 /** The abort reason of a queued request refused because the drain timed out. */
 const DRAIN_TIMEOUT = Symbol('sluice.drain-timeout');
+/** How often admitted requests are checked for a slow body (ms). */
+const SLOW_BODY_CHECK = 1000;
+/** What a request cut off for a slow body is told, when no response has started (as Node's own timeout). */
+const REQUEST_TIMEOUT = 'HTTP/1.1 408 Request Timeout\r\nConnection: close\r\nContent-Length: 0\r\n\r\n';
 
 /**
  * One request the protection answers for, queued or admitted, from classification until its response
@@ -203,6 +226,11 @@ class Admission {
   pending = false;
   prev: Admission | undefined = undefined;
   next: Admission | undefined = undefined;
+  /** When the slow-body check first saw the body still arriving (NaN before), and the bytes read then. */
+  bodySince = Number.NaN;
+  bodyBytes = 0;
+  /** Cut off for a slow body. */
+  slow = false;
 
   /**
    * The response's one `close` listener: 'close' follows 'finish' on a completed response and also marks a
@@ -260,6 +288,8 @@ export class ServerProtection {
   readonly #retryAfterPressure: string;
   readonly #byLevel: readonly AcquireOptions[];
   readonly #drainTimeout: number;
+  readonly #slowBody: { readonly timeout: number; readonly perByte: number } | undefined;
+  #slowTimer: Timer | undefined = undefined;
   /** Pending requests (queued or admitted), newest first; `close()` waits for the list to empty. */
   #head: Admission | undefined = undefined;
   #pending = 0;
@@ -319,6 +349,7 @@ export class ServerProtection {
     this.#route = options.route === undefined ? undefined : func('route', options.route);
     this.#maxRoutes = integer('maxRoutes', or(options.maxRoutes, 100), 1);
     this.#drainTimeout = nonNegative('drainTimeout', or(options.drainTimeout, 10_000));
+    this.#slowBody = slowBodyOption(options.slowBody);
     const interval = options.pressure === false ? 1000 : or(options.pressure?.interval, 1000);
     this.#retryAfterPressure = String(
       Math.max(1, Math.ceil(nonNegative('pressure.interval', interval) / 1000)),
@@ -535,7 +566,12 @@ export class ServerProtection {
     if (this.#closing === undefined) {
       const ms = timeout === undefined ? this.#drainTimeout : nonNegative('timeout', timeout);
       this.#pressure?.stop();
-      this.#closing = this.#drain(ms);
+      this.#closing = this.#drain(ms).then((result) => {
+        // Drained (or cut): nothing is left to check for a slow body, and nothing new is admitted.
+        this.#slowTimer?.cancel();
+        this.#slowTimer = undefined;
+        return result;
+      });
     }
     return this.#closing;
   }
@@ -569,8 +605,9 @@ export class ServerProtection {
       // The limiter read the clock to time its sample: one read per request fewer than reading it again.
       stats.latency.record((permit.endedAt ?? this.clock.now()) - a.arrivedAt);
     } else {
-      // The client left (or a server timeout cut the socket): says nothing about our service time.
-      stats.disconnected++;
+      // The client left (or a timeout cut the socket): says nothing about our service time.
+      if (a.slow) stats.slowBody++;
+      else stats.disconnected++;
       permit.ignore();
     }
     this.#forget(a);
@@ -604,6 +641,7 @@ export class ServerProtection {
       a.arrivedAt = Number.isNaN(permit.startedAt) ? this.clock.now() : permit.startedAt;
     }
     a.stats.inflight++;
+    if (this.#slowBody !== undefined && this.#slowTimer === undefined) this.#armSlowBody();
     if (this.#closing !== undefined && !a.res.headersSent) a.res.shouldKeepAlive = false;
   }
 
@@ -654,6 +692,39 @@ export class ServerProtection {
         resolve({ drained: true, cut: 0 });
       };
     });
+  }
+
+  #armSlowBody(): void {
+    this.#slowTimer = this.clock.setTimer(() => this.#checkSlowBodies(), SLOW_BODY_CHECK, { ref: false });
+  }
+
+  /**
+   * Cuts off admitted requests whose body falls behind: walks the pending list (a timer while any request
+   * is pending, none otherwise). The bytes a socket has read stand for the body's progress: no listener per
+   * request, and a request that finishes within a check costs nothing here.
+   */
+  #checkSlowBodies(): void {
+    this.#slowTimer = undefined;
+    const { timeout, perByte } = this.#slowBody!;
+    const now = this.clock.now();
+    for (let a = this.#head; a !== undefined; ) {
+      const next = a.next;
+      const req = a.permit === undefined ? undefined : a.res.req;
+      const socket = a.res.socket;
+      if (req !== undefined && !req.complete && socket !== null && !socket.destroyed) {
+        const bytes = socket.bytesRead;
+        if (Number.isNaN(a.bodySince)) {
+          a.bodySince = now;
+          a.bodyBytes = bytes;
+        } else if (now - a.bodySince >= timeout + (bytes - a.bodyBytes) * perByte) {
+          a.slow = true;
+          if (!a.res.headersSent) socket.end(REQUEST_TIMEOUT);
+          socket.destroySoon();
+        }
+      }
+      a = next;
+    }
+    if (this.#pending > 0) this.#armSlowBody();
   }
 
   /** Ends what is still pending when the drain times out; returns how many. */
@@ -826,6 +897,17 @@ function rejected(error: unknown): Reply {
   const e = error as RejectedError;
   const seconds = String(Math.max(1, Math.ceil(e.retryAfterMs / 1000)));
   return refusal(e.reason === 'partition' ? 429 : 503, e.message, seconds);
+}
+
+function slowBodyOption(
+  value: SlowBodyOptions | false | undefined,
+): { readonly timeout: number; readonly perByte: number } | undefined {
+  if (value === false) return undefined;
+  if (value !== undefined && (typeof value !== 'object' || value === null))
+    throw new ConfigError('slowBody', value, '{ timeout?, minRate? } or false');
+  const timeout = positive('slowBody.timeout', or(value?.timeout, 20_000));
+  const minRate = positive('slowBody.minRate', or(value?.minRate, 500));
+  return { timeout, perByte: 1000 / minRate };
 }
 
 function pathOption(option: string, value: unknown, fallback: string): string | undefined {

@@ -23,8 +23,8 @@ declare module 'fastify' {
  * `Retry-After`). To fail readiness first and keep serving while a load balancer notices, call
  * `await fastify.sluice.close()` and then `fastify.close()`.
  *
- * Fastify's `requestTimeout` defaults to 0 (none): set it, or a client that trickles a request body holds
- * its permit for as long as it keeps trickling (Node's own server default is 300 s).
+ * Fastify's `requestTimeout` defaults to 0 (none); the core's `slowBody` check still cuts off a client that
+ * trickles a request body (by default one that falls behind 500 bytes a second after a 20 s grace).
  */
 export const fastifyProtection: FastifyPluginCallback<FastifyProtectionOptions> = Object.assign(
   (fastify: FastifyInstance, options: FastifyProtectionOptions, done: (error?: Error) => void): void => {

@@ -110,6 +110,9 @@ describe('options', () => {
     ['pressure.maxHeapUsed', { pressure: { maxHeapUsed: 2 } }],
     ['limit', { limit: 0 }],
     ['drainTimeout', { drainTimeout: -1 }],
+    ['slowBody', { slowBody: 5 }],
+    ['slowBody.timeout', { slowBody: { timeout: 0 } }],
+    ['slowBody.minRate', { slowBody: { minRate: -1 } }],
   ];
   for (const [option, options] of bad) {
     it(`reject an invalid ${option} naming it`, () => {

@@ -174,7 +174,16 @@ describe('server protection draining (property)', () => {
           assert.equal(protection.limiter.queued, 0);
           assert.equal(protection.pending, 0);
           const counted = Object.values(protection.snapshot().routes).reduce(
-            (n, r) => n + r.success + r.dropped + r.ignored + r.disconnected + r.shed + r.quota + r.invalid,
+            (n, r) =>
+              n +
+              r.success +
+              r.dropped +
+              r.ignored +
+              r.disconnected +
+              r.slowBody +
+              r.shed +
+              r.quota +
+              r.invalid,
             0,
           );
           assert.equal(counted, requests.length, 'each request is counted once, in one outcome');

@@ -44,6 +44,7 @@ export interface Running {
   readonly port: number;
   readonly app: App;
   readonly protection: ServerProtection;
+  readonly server: http.Server;
   /**
    * The adapter's graceful shutdown: node:http and Express drain through `protection.close()` and then
    * close the server; Fastify drains through `fastify.close()` (the plugin's preClose hook).
@@ -136,6 +137,7 @@ export async function start(
     port,
     app,
     protection,
+    server,
     shutdown,
     close: async () => {
       await teardown();

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import { VirtualClock } from '../../../src/core/virtual-clock.ts';
-import { ServerProtection } from '../../../src/http/server/core.ts';
+import { ServerProtection, type ServerProtectionOptions } from '../../../src/http/server/core.ts';
 import { adapters, type Running, start, until } from './harness.ts';
 
 function raw(port: number): Promise<Socket> {
@@ -84,6 +84,84 @@ for (const adapter of adapters) {
       assert.equal(route?.disconnected, 1);
       assert.equal(route?.inflight, 0);
       assert.equal(protection.pending, 0);
+    });
+
+    /** A server without request timeouts, and a raw connection that has sent a body's headers, admitted. */
+    async function trickling(options: ServerProtectionOptions) {
+      const clock = new VirtualClock();
+      const protection = new ServerProtection({ clock, limit: 4, pressure: false, ...options });
+      running = await start(adapter, protection, {
+        http: { requestTimeout: 0 },
+        fastify: { requestTimeout: 0 },
+      });
+      const accepted = once(running.server, 'connection') as Promise<[Socket]>;
+      const socket = await raw(running.port);
+      const [server] = await accepted;
+      const reply = closed(socket);
+      socket.write(
+        'POST /upload HTTP/1.1\r\nhost: x\r\ncontent-type: text/plain\r\ncontent-length: 1000\r\n\r\n',
+      );
+      await until(() => protection.limiter.inflight === 1);
+      /** Sends `n` bytes of the body and waits until the server has read them. */
+      const send = async (n: number): Promise<void> => {
+        const read = server.bytesRead + n;
+        socket.write('a'.repeat(n));
+        await until(() => server.bytesRead >= read);
+      };
+      return { clock, protection, server, reply, send };
+    }
+
+    it('cuts off a body that falls behind the minimum rate, even without a server timeout', async () => {
+      const { clock, protection, server, reply, send } = await trickling({
+        slowBody: { timeout: 2000, minRate: 100 },
+      });
+      clock.advance(1000); // the first check: the body is still arriving
+      await send(100); // earns a second at 100 bytes/s: cut 2 s + 1 s after the first check
+      clock.advance(1000);
+      clock.advance(1000);
+      assert.equal(server.writableEnded, false);
+      clock.advance(1000);
+      assert.equal(server.writableEnded, true);
+      assert.match(await reply, /^HTTP\/1\.1 408/);
+      await until(() => protection.limiter.inflight === 0);
+      const [route] = Object.values(protection.snapshot().routes);
+      assert.equal(route?.slowBody, 1);
+      assert.equal(route?.disconnected, 0);
+      assert.equal(route?.inflight, 0);
+      assert.equal(protection.pending, 0);
+    });
+
+    it('lets a body that keeps the minimum rate arrive in full', async () => {
+      const { clock, protection, reply, send } = await trickling({
+        slowBody: { timeout: 1000, minRate: 100 },
+      });
+      clock.advance(1000);
+      for (let sent = 0; sent < 900; sent += 100) {
+        await send(100);
+        clock.advance(1000);
+      }
+      await send(100);
+      await until(() => protection.limiter.inflight === 0);
+      const [route] = Object.values(protection.snapshot().routes);
+      assert.equal(route?.success, 1);
+      assert.equal(route?.slowBody, 0);
+      await running!.close();
+      assert.match(await reply, /^HTTP\/1\.1 200/);
+    });
+
+    it('by default cuts a stalled body 20 s after first finding it arriving; slowBody: false never', async () => {
+      const cut = await trickling({});
+      cut.clock.advance(1000);
+      cut.clock.advance(19_999);
+      assert.equal(cut.server.writableEnded, false);
+      cut.clock.advance(1);
+      assert.equal(cut.server.writableEnded, true);
+      await cut.reply;
+      await running!.close();
+      const kept = await trickling({ slowBody: false });
+      kept.clock.advance(600_000);
+      assert.equal(kept.server.writableEnded, false);
+      assert.equal(kept.protection.limiter.inflight, 1);
     });
 
     it('answers a request line it cannot parse with 400, without a permit', async () => {
