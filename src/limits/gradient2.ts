@@ -1,7 +1,6 @@
 import { ConfigError } from '../core/errors.ts';
 import { finite, fraction, or } from '../core/validate.ts';
-import { Elasticity } from './elasticity.ts';
-import { NOISE_MARGIN, type ProbeOptions, Prober } from './probe.ts';
+import { type ProbeOptions, Prober } from './probe.ts';
 import { RoundLimit } from './round-limit.ts';
 import {
   type AdaptiveBounds,
@@ -34,9 +33,6 @@ export interface Gradient2Options extends AdaptiveBounds, ProbeOptions {
    */
   readonly slowStart?: boolean;
 }
-
-/** An episode of elevated latency implies a queue beyond this many times the allowance (the equilibrium). */
-const ELEVATED_QUEUE = 1;
 
 /** Rounds in a row with latency at its no-load level, at a full limit, after which slow start resumes. */
 const RESUME_ROUNDS = 4;
@@ -87,9 +83,6 @@ export class Gradient2Limit extends RoundLimit {
   #clear = 0;
   /** Sum of the log excess of latency over its no-load level across the `#clear` rounds. */
   #clearExcess = 0;
-  readonly #elasticity = new Elasticity();
-  /** The no-load latency when the episode of elevated latency under way began. */
-  #episodeBase = 0;
 
   constructor(options: Gradient2Options = {}) {
     super('gradient2', options, adaptiveDefaults);
@@ -122,16 +115,9 @@ export class Gradient2Limit extends RoundLimit {
     if (Number.isNaN(this.#longRtt)) this.#longRtt = rtt;
     const limit = this.estimate;
     const queueSize = this.#queueSize(limit);
-    if (this.#slowerDownstream(rtt, inflight, queueSize)) {
-      // Latency held while concurrency fell twofold or more: the downstream is slower, not queued. That
-      // latency is its no-load latency now, and the cuts of this episode were mistakes: undo them.
-      const before = this.#longRtt;
-      const peak = this.#elasticity.peak;
-      this.#longRtt = rtt;
-      this.#elasticity.clear();
+    if (this.slowerDownstream(rtt, inflight, queueSize)) {
       this.#endClearRun();
-      const signals = { rtt, rttNoLoad: rtt, previousRttNoLoad: before, inflight, peak };
-      return this.move(Math.max(limit, Math.min(peak, 2 * limit)), 'rebaseline', signals);
+      return this.rebaseline(rtt, inflight);
     }
 
     const gradient = Math.max(0.5, Math.min(1, this.#longRtt / rtt));
@@ -184,30 +170,6 @@ export class Gradient2Limit extends RoundLimit {
     const target = this.#clear >= QUIET_ROUNDS ? limit + queueSize : limit * gradient + queueSize;
     if (target > limit && !near) return this.current;
     return this.move(limit + this.#smoothing * (target - limit), 'gradient', signals);
-  }
-
-  /**
-   * Follows episodes of elevated latency: above its no-load level beyond the noise, by more than the queue
-   * the limit allows itself at equilibrium (`queueSize`) — a queue the gradient would cut, or a slower
-   * downstream. True when this round's episode shows the latter (see `Elasticity`). An episode is judged
-   * against the no-load latency at its start (probes meanwhile may follow the very change it tests, step by
-   * step, and end it before its rounds span twofold); rounds from before it describe another downstream.
-   */
-  #slowerDownstream(rtt: number, inflight: number, queueSize: number): boolean {
-    const base = this.#elasticity.rounds > 0 ? this.#episodeBase : this.#longRtt;
-    const elevated =
-      Math.log(rtt / base) > NOISE_MARGIN * this.probe.noise &&
-      inflight * (1 - base / rtt) > ELEVATED_QUEUE * queueSize;
-    if (!elevated) {
-      this.#elasticity.clear();
-      return false;
-    }
-    if (this.#elasticity.rounds === 0) this.#episodeBase = this.#longRtt;
-    // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
-    // changed, and the round mixes requests from before and after) says nothing about how latency answers
-    // concurrency: it is left out.
-    if (!this.probe.transient) this.#elasticity.add(inflight, rtt);
-    return !this.slowStarting && this.#elasticity.flat();
   }
 
   /** Ends a run of rounds at the no-load level. */

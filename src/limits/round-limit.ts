@@ -1,5 +1,6 @@
+import { Elasticity } from './elasticity.ts';
 import { BaseLimit, type LimitSample } from './limit.ts';
-import type { Prober } from './probe.ts';
+import { NOISE_MARGIN, type Prober } from './probe.ts';
 import { Round, usable } from './shared.ts';
 
 /**
@@ -18,6 +19,9 @@ export abstract class RoundLimit extends BaseLimit {
   protected abstract readonly backoff: number;
   protected estimate = 0;
   protected slowStarting = true;
+  readonly #elasticity = new Elasticity();
+  /** The no-load latency when the episode of elevated latency under way began. */
+  #episodeBase = 0;
 
   /** The no-load latency (ms) the limit measures queueing against; 0 until the first round. */
   abstract get rttNoLoad(): number;
@@ -68,12 +72,53 @@ export abstract class RoundLimit extends BaseLimit {
     return this.set(Math.floor(this.estimate), rule, signals);
   }
 
+  /**
+   * Follows episodes of elevated latency: above its no-load level beyond the noise, by more than the queue
+   * the limit allows itself at equilibrium (`allowance`) — a queue the limit would cut, or a slower
+   * downstream. True when this round's episode shows the latter (see `Elasticity`): then `rebaseline`. An
+   * episode is judged against the no-load latency at its start (probes meanwhile may follow the very change
+   * it tests, step by step, and end it before its rounds span twofold); rounds from before it describe
+   * another downstream.
+   */
+  protected slowerDownstream(rtt: number, inflight: number, allowance: number): boolean {
+    const base = this.#elasticity.rounds > 0 ? this.#episodeBase : this.baseline;
+    const elevated =
+      Math.log(rtt / base) > NOISE_MARGIN * this.probe.noise && inflight * (1 - base / rtt) > allowance;
+    if (!elevated) {
+      this.#elasticity.clear();
+      return false;
+    }
+    if (this.#elasticity.rounds === 0) this.#episodeBase = this.baseline;
+    // A round whose latency jumped beyond what its change of concurrency explains (the downstream just
+    // changed, and the round mixes requests from before and after) says nothing about how latency answers
+    // concurrency: it is left out.
+    if (!this.probe.transient) this.#elasticity.add(inflight, rtt);
+    return !this.slowStarting && this.#elasticity.flat();
+  }
+
+  /**
+   * Latency held while concurrency fell twofold or more: the downstream is slower, not queued. That latency
+   * (`rtt`) is its no-load latency now, and the cuts of the episode were mistakes: undone, to at most twice
+   * the limit.
+   */
+  protected rebaseline(rtt: number, inflight: number): number {
+    const before = this.baseline;
+    const peak = this.#elasticity.peak;
+    const limit = this.estimate;
+    this.baseline = rtt;
+    this.#elasticity.clear();
+    const signals = { rtt, rttNoLoad: rtt, previousRttNoLoad: before, inflight, peak };
+    return this.move(Math.max(limit, Math.min(peak, 2 * limit)), 'rebaseline', signals);
+  }
+
   #endProbe(now: number, rtt: number): number {
     const before = this.baseline;
     const reference = this.probe.reference;
     const saved = this.probe.saved;
     const result = this.probe.finish(now, rtt, before);
     this.baseline = result.baseline;
+    // A clean probe measured the no-load latency itself: an episode judged against the old one is over.
+    if (result.verdict === 'clean') this.#elasticity.clear();
     const signals = {
       rtt,
       reference,

@@ -94,14 +94,20 @@ describe('vegas', () => {
     assert.ok(Math.abs(limit.rttNoLoad - 20) <= 1, `back down: rttNoLoad ${limit.rttNoLoad}`);
   });
 
-  it('(control) without probes the baseline cannot follow, and the limit collapses', () => {
+  it('without probes still follows a slower downstream, from how latency answered its cuts', () => {
+    // Before the limit read latency against concurrency, it had only probes to learn this: without them the
+    // no-load latency stayed at 20 ms and the limit collapsed below 20.
     const limit = vegas({ probeInterval: Number.POSITIVE_INFINITY });
     const fluid = new Fluid(limit, { capacity: 100, baseMs: 20 });
+    const changes = recordTimed(limit, () => fluid.now);
     fluid.run(20_000);
     fluid.options.baseMs = 40;
     fluid.run(10_000);
-    assert.equal(limit.rttNoLoad, 20);
-    assert.ok(limit.current < 20, `limit ${limit.current}`);
+    const rebaselines = changes.filter((c) => c.rule === 'rebaseline');
+    assert.equal(rebaselines.length, 1);
+    assert.equal(rebaselines[0]!.signals.previousRttNoLoad, 20);
+    assert.ok(Math.abs(limit.rttNoLoad - 40) <= 2, `rttNoLoad ${limit.rttNoLoad}`);
+    assert.ok(limit.current >= 100, `limit ${limit.current}`);
   });
 
   it('probes by lowering the limit at most 20% for a few round trips, about every 10 s', () => {
