@@ -54,7 +54,7 @@ import { protect } from '../src/http/server/node.ts';
 import type { Limiter } from '../src/limiter/types.ts';
 import { createProxy } from '../src/proxy/proxy.ts';
 import { type DistributionSpec, distribution, Random } from '../src/sim/index.ts';
-import { environment, fixed, table, writeJson } from './lib/harness.ts';
+import { environment, fixed, rankQuantile, table, writeJson } from './lib/harness.ts';
 import { lineChart } from './lib/line-chart.ts';
 import { type RemoteResizablePool, spawnResizablePool } from './lib/resizable-pool-server.ts';
 
@@ -316,10 +316,6 @@ async function generate(
   return { start, arrivals };
 }
 
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(q * (sorted.length - 1))]!;
-}
-
 interface PhaseResult {
   readonly phase: string;
   readonly slots: number;
@@ -391,8 +387,8 @@ function summarisePhase(index: number, arrivals: readonly Arrival[]): PhaseResul
     reference,
     goodputWithinSlo,
     fraction: goodputWithinSlo / reference,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
+    p50: rankQuantile(latencies, 0.5),
+    p99: rankQuantile(latencies, 0.99),
     offered: mine.length,
     success: count.success,
     shed: count.shed,
@@ -461,7 +457,7 @@ async function calibrate(down: RemoteResizablePool): Promise<{ p50: number; p99:
     .filter((a) => a.outcome === 'success')
     .map((a) => a.latency)
     .sort((a, b) => a - b);
-  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99) };
+  return { p50: rankQuantile(latencies, 0.5), p99: rankQuantile(latencies, 0.99) };
 }
 
 console.log(`sluice: the overload benchmark — ${process.version}`);

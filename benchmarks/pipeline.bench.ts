@@ -38,7 +38,7 @@ import { createBatcher } from '../src/batch/index.ts';
 import { aimd } from '../src/limits/index.ts';
 import { classifyPostgresError, createPostgresSink } from '../src/postgres/index.ts';
 import { rabbitmqConsumer } from '../src/rabbitmq/index.ts';
-import { environment, fixed, table, writeJson } from './lib/harness.ts';
+import { environment, fixed, rankQuantile, table, writeJson } from './lib/harness.ts';
 
 const AMQP_URL = process.env['AMQP_URL'] || 'amqp://guest:guest@127.0.0.1:5672';
 const DATABASE_URL = process.env['DATABASE_URL'] || 'postgres://postgres@127.0.0.1:5432/test';
@@ -233,12 +233,6 @@ const candidates: readonly Candidate[] = [
   },
 ];
 
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0
-    ? Number.NaN
-    : sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-}
-
 interface PhaseResult {
   readonly phase: Phase;
   readonly offered: number;
@@ -326,10 +320,10 @@ async function run(candidate: Candidate, publisher: amqplib.ConfirmChannel): Pro
       phase,
       offered: RATE,
       committed: commits.length / seconds,
-      e2eP50: quantile(e2e, 0.5),
-      e2eP99: quantile(e2e, 0.99),
-      sinkP50: quantile(sink, 0.5),
-      sinkP99: quantile(sink, 0.99),
+      e2eP50: rankQuantile(e2e, 0.5),
+      e2eP99: rankQuantile(e2e, 0.99),
+      sinkP50: rankQuantile(sink, 0.5),
+      sinkP99: rankQuantile(sink, 0.99),
       writes: writes.length,
       rowsPerWrite: writes.length === 0 ? 0 : writes.reduce((n, w) => n + w.rows, 0) / writes.length,
     };

@@ -49,7 +49,7 @@ import {
   type SimSummary,
   simulate,
 } from '../src/sim/index.ts';
-import { environment, fixed, percent, table, writeJson } from './lib/harness.ts';
+import { environment, fixed, percent, rankQuantile, table, writeJson } from './lib/harness.ts';
 import {
   type RemoteThreadPool,
   spawnThreadPoolServer,
@@ -311,12 +311,12 @@ async function runReal(
     overload: count.overload,
     timeouts: count.timeout,
     errors: count.error,
-    p50: quantile(latencies, 0.5),
-    p99: quantile(latencies, 0.99),
+    p50: rankQuantile(latencies, 0.5),
+    p99: rankQuantile(latencies, 0.99),
     timerError: down.timerError,
     meanService: down.meanService,
-    httpOverhead: { mean: mean(overheads), p99: quantile(overheads, 0.99) },
-    generatorLagP99: quantile(lags, 0.99),
+    httpOverhead: { mean: mean(overheads), p99: rankQuantile(overheads, 0.99) },
+    generatorLagP99: rankQuantile(lags, 0.99),
     // The histogram records whole intervals between its timer's ticks: the delay is what exceeds them.
     loopDelayP99: Math.max(0, loop.percentile(99) / 1e6 - LOOP_RESOLUTION),
     cpu: { gateway: (used.user + used.system) / 1000 / elapsed, downstream: down.cpuMs / elapsed },
@@ -377,10 +377,6 @@ async function runTwin(policy: Policy, rate: number, sent?: readonly number[]): 
       queued: mean(runs.map((s) => s.gauges['queued']?.mean ?? Number.NaN)),
     },
   };
-}
-
-function quantile(sorted: readonly number[], q: number): number {
-  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(q * (sorted.length - 1))]!;
 }
 
 function mean(values: readonly number[]): number {

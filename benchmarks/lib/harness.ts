@@ -96,6 +96,14 @@ export function quantile(sorted: readonly number[], q: number): number {
   return sorted[lo]! + (sorted[hi]! - sorted[lo]!) * (pos - lo);
 }
 
+/**
+ * The `q` quantile of ascending `sorted` as one of its own values, the one at rank `floor(q * (n - 1))` (a
+ * latency some request had, as the tests' nearest-rank percentiles are); NaN when empty.
+ */
+export function rankQuantile(sorted: readonly number[], q: number): number {
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor(q * (sorted.length - 1))]!;
+}
+
 /** Prints rows as an aligned text table (numbers right-aligned). */
 export function table(title: string, header: readonly string[], rows: readonly (readonly string[])[]): void {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
