@@ -10,7 +10,11 @@
  * - `proxy-plain`: node:http forwarding through an undici `Pool` with streamed bodies, hop-by-hop headers
  *   dropped and `X-Forwarded-*` set: the sluice proxy's shape without the limiter;
  * - `proxy-sluice`: sluice's `createProxy`;
- * - `gateway`: node:http guarded by `protect()`, forwarding through an undici `Pool` (the overload run).
+ * - `gateway`: node:http guarded by `protect()`, forwarding through an undici `Pool` (the overload run);
+ * - `gateway-plain`: the same forwarder through the same `Pool`, without `protect()`: the overload run's
+ *   control. It cannot shed, so under overload every request it is sent waits for the downstream.
+ *
+ * Both gateways report, with their memory, how many requests their pool holds towards the downstream.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import {
@@ -36,7 +40,8 @@ export type ServerKind =
   | 'fastify-sluice'
   | 'proxy-plain'
   | 'proxy-sluice'
-  | 'gateway';
+  | 'gateway'
+  | 'gateway-plain';
 
 export interface ServerOptions {
   /** Origin the proxies and the gateway forward to. */
@@ -55,9 +60,16 @@ export interface MemoryReading {
   readonly external: number;
   /** Size of each V8 heap space (bytes), by space name: where heapTotal grew. */
   readonly spaces: Readonly<Record<string, number>>;
+  /**
+   * Physical size of each V8 heap space (bytes), by space name. Where the OS commits memory lazily
+   * (Linux), V8 counts the part of each page it has written, so this is how much of the space is resident.
+   */
+  readonly physicalSpaces: Readonly<Record<string, number>>;
   readonly limit?: number;
   readonly inflight?: number;
   readonly queued?: number;
+  /** Requests a gateway's pool holds towards the downstream: sent, or waiting for a connection. */
+  readonly upstreamOpen?: number;
 }
 
 export interface RemoteServer {
@@ -225,15 +237,21 @@ async function start(
       return { port: (await proxy.start()).port };
     }
     case 'gateway': {
-      const listener = protect(forwarder(new Pool(upstream, { connections })), { name: 'gateway' });
+      const pool = new Pool(upstream, { connections });
+      const listener = protect(forwarder(pool), { name: 'gateway' });
       const port = await listen(createServer(listener));
       return {
         port,
         extra: () => {
           const s = listener.protection.snapshot();
-          return { limit: s.limit, inflight: s.inflight, queued: s.queued };
+          return { limit: s.limit, inflight: s.inflight, queued: s.queued, upstreamOpen: pool.stats.size };
         },
       };
+    }
+    case 'gateway-plain': {
+      const pool = new Pool(upstream, { connections });
+      const port = await listen(createServer(forwarder(pool)));
+      return { port, extra: () => ({ upstreamOpen: pool.stats.size }) };
     }
   }
 }
@@ -249,12 +267,14 @@ if (import.meta.main) {
       gc();
     }
     const m = process.memoryUsage();
+    const spaces = getHeapSpaceStatistics();
     const memory: MemoryReading = {
       rss: m.rss,
       heapUsed: m.heapUsed,
       heapTotal: m.heapTotal,
       external: m.external,
-      spaces: Object.fromEntries(getHeapSpaceStatistics().map((x) => [x.space_name, x.space_size])),
+      spaces: Object.fromEntries(spaces.map((x) => [x.space_name, x.space_size])),
+      physicalSpaces: Object.fromEntries(spaces.map((x) => [x.space_name, x.physical_space_size])),
       ...extra?.(),
     };
     process.send?.({ type: 'memory', memory } satisfies Reply);
