@@ -22,7 +22,10 @@ export interface ServerPressureOptions {
   readonly interval?: number;
   /** Event-loop delay p99 (ms) at which the process is critical. Default 200. */
   readonly maxEventLoopDelay?: number;
-  /** Event-loop utilisation at which the process is critical, in (0, 1]. Default 0.98. */
+  /**
+   * Event-loop utilisation at which the process is critical, in (0, 1], counted only while the loop also lags
+   * (its delay p99 at least a tenth of `maxEventLoopDelay`). Default 0.98.
+   */
   readonly maxEventLoopUtilization?: number;
   /** Heap used, as a fraction of the heap limit, at which the process is critical, in (0, 1]. Default 0.9. */
   readonly maxHeapUsed?: number;
@@ -43,6 +46,14 @@ const NO_LOAD: LoadReading = Object.freeze({
   heapUsed: Number.NaN,
 });
 
+/**
+ * Utilisation counts only while the event-loop delay p99 is at least this fraction of its maximum. A loop
+ * busy all the time that still answers within a few milliseconds is fully used, not overloaded: a hello-world
+ * route under a closed-loop benchmark runs at 0.98-1.0 with a delay p99 of 1-13 ms, and reading that as
+ * critical capped its limit at 1 and put every request through the queue (and a service at 70% of a core
+ * was elevated, shedding its sheddable traffic).
+ */
+const UTILIZATION_NEEDS_DELAY = 0.1;
 /** Leaving a level takes the load ratio below this fraction of the threshold that entered it. */
 const HYSTERESIS = 0.9;
 /** Cap multipliers per reading: elevated trims, critical halves; normal grows the cap by 10 % (at least 1). */
@@ -62,8 +73,9 @@ const GROWTH = 0.1;
  * and sheds by priority as for any limit, so important traffic keeps flowing while the process recovers,
  * instead of a binary 503 for everyone. The inner algorithm keeps learning underneath, untouched.
  *
- * The level is the largest load ratio (reading / its maximum): critical at >= 1, elevated at >= `elevatedAt`,
- * each left once the ratio falls below 90 % of its threshold.
+ * The level is the largest load ratio (reading / its maximum; utilisation only while the loop lags, see
+ * `UTILIZATION_NEEDS_DELAY`): critical at >= 1, elevated at >= `elevatedAt`, each left once the ratio falls
+ * below 90 % of its threshold.
  */
 export class ProcessPressure extends CappedLimit {
   readonly name: string;
@@ -145,9 +157,10 @@ export class ProcessPressure extends CappedLimit {
   sample(): void {
     const load = this.#read();
     this.#load = load;
+    const delay = nonNaN(load.eventLoopDelayMs / this.#maxDelay);
     const ratio = Math.max(
-      nonNaN(load.eventLoopDelayMs / this.#maxDelay),
-      nonNaN(load.eventLoopUtilization / this.#maxElu),
+      delay,
+      delay >= UTILIZATION_NEEDS_DELAY ? nonNaN(load.eventLoopUtilization / this.#maxElu) : 0,
       nonNaN(load.heapUsed / this.#maxHeap),
     );
     this.#ratio = ratio;

@@ -31,9 +31,20 @@ describe('process pressure', () => {
 
   it('trims the limit by a tenth while elevated', () => {
     const { pressure, set } = setup(40);
-    set({ eventLoopUtilization: 0.8 });
+    set({ eventLoopUtilization: 0.8, eventLoopDelayMs: 20 });
     assert.equal(pressure.level, 'elevated');
     assert.equal(pressure.current, 36);
+  });
+
+  it('reads a fully used event loop as pressure only while it also lags', () => {
+    // A hello world under a closed-loop benchmark: busy all the time, answering within a few milliseconds.
+    const { pressure, set } = setup(40);
+    set({ eventLoopUtilization: 1, eventLoopDelayMs: 13 });
+    assert.equal(pressure.level, 'normal');
+    assert.equal(pressure.current, 100);
+    set({ eventLoopUtilization: 1, eventLoopDelayMs: 20 });
+    assert.equal(pressure.level, 'critical');
+    assert.equal(pressure.current, 20);
   });
 
   it('grows the cap back and removes it once it no longer binds', () => {
