@@ -14,7 +14,11 @@
  *    each server runs under `--cpu-prof`: the share of its busy time spent in its request-handling code
  *    (sluice's, or the plain proxy's forwarder), in listeners and in GC. Shares within one process move far
  *    less with the machine's load than requests per second do, and the difference in share is a lower
- *    bound of sluice's cost when the server is the bottleneck.
+ *    bound of sluice's cost when the server is the bottleneck. Last, simultaneous runs (where `taskset` can
+ *    pin processes to cores): both servers of a comparison under load at once, sharing one core, each driven
+ *    by its own autocannon process on the other core, so that the machine's other work slows both alike at
+ *    every moment (see `duel`), with plain Fastify against itself as the method's control. The verdicts
+ *    give the simultaneous ratio first, the interleaved one after.
  * 2. Memory at 10x overload: a `protect()`-guarded node:http gateway (child process) in front of a
  *    thread-pool downstream (SLOTS slots, 50 ms each), offered 10x the downstream's capacity by an
  *    open-loop generator (arrivals on a schedule, at most MAX_OUTSTANDING requests open; an arrival
@@ -812,6 +816,104 @@ function overheadTable(title: string, result: OverheadRow[], base: string): numb
   return other.rps / baseline;
 }
 
+const DUEL_ROUNDS = quick ? 2 : 6;
+const AUTOCANNON = fileURLToPath(new URL('./node_modules/.bin/autocannon', import.meta.url));
+
+interface Duel {
+  readonly plain: ServerKind;
+  readonly other: ServerKind;
+  /** The geometric mean of the two pairs' median ratios (other over plain). */
+  readonly ratio: number;
+  /** Each pair's ratios, round by round. */
+  readonly pairs: readonly (readonly number[])[];
+  /** Requests per second of each server, summed over the rounds of both pairs. */
+  readonly rps: { readonly plain: number; readonly other: number };
+}
+
+/** Requests per second of one closed-loop autocannon run in a process of its own, pinned to `cpu`. */
+async function pinnedCannon(url: string, seconds: number, cpu: number): Promise<number> {
+  const { stdout } = await execFileAsync(
+    'taskset',
+    ['-c', String(cpu), AUTOCANNON, '-c', String(CONNECTIONS), '-d', String(seconds), '--json', url],
+    { maxBuffer: 1 << 24 },
+  );
+  return (JSON.parse(stdout) as { requests: { average: number } }).requests.average;
+}
+
+/**
+ * Both servers under load at once, sharing one core (CPU 1), each driven by its own autocannon process on the
+ * other core (CPU 0): whatever else this shared machine does slows both alike at every moment, so their
+ * ratio holds within a few percent where back-to-back runs move by 15%. Each server gets half the core while
+ * both are busy, so the ratio of their requests per second is the ratio of their costs per request. Two pairs
+ * of processes, started in opposite orders, so that what the order and the ports favour (up to 5% seen
+ * between two identical servers) cancels in the geometric mean of their median ratios.
+ */
+async function duel(plain: ServerKind, other: ServerKind, options: ServerOptions): Promise<Duel> {
+  const pairs: number[][] = [];
+  let plainRps = 0;
+  let otherRps = 0;
+  for (const order of [
+    [plain, other],
+    [other, plain],
+  ] as const) {
+    const first = await spawnServer(order[0], options);
+    const second = await spawnServer(order[1], options);
+    await execFileAsync('taskset', ['-pc', '1', String(first.pid)]);
+    await execFileAsync('taskset', ['-pc', '1', String(second.pid)]);
+    const [p, o] = order[0] === plain ? [first, second] : [second, first];
+    await Promise.all([pinnedCannon(p.url, WARMUP, 0), pinnedCannon(o.url, WARMUP, 0)]);
+    const ratios: number[] = [];
+    for (let round = 0; round < DUEL_ROUNDS; round++) {
+      const [a, b] = await Promise.all([pinnedCannon(p.url, DURATION, 0), pinnedCannon(o.url, DURATION, 0)]);
+      plainRps += a;
+      otherRps += b;
+      ratios.push(b / a);
+    }
+    pairs.push(ratios);
+    await Promise.all([first.close(), second.close()]);
+  }
+  const median = (xs: readonly number[]): number =>
+    quantile(
+      [...xs].sort((a, b) => a - b),
+      0.5,
+    );
+  const ratio = Math.sqrt(median(pairs[0]!) * median(pairs[1]!));
+  const rounds = 2 * DUEL_ROUNDS;
+  return { plain, other, ratio, pairs, rps: { plain: plainRps / rounds, other: otherRps / rounds } };
+}
+
+function duelLine(title: string, d: Duel): void {
+  const list = (rs: readonly number[]): string => rs.map((r) => fixed(r * 100, 1)).join(' / ');
+  console.log(
+    `  ${title}: ${fixed(d.ratio * 100, 1)}% of ${d.plain} (pair 1: ${list(d.pairs[0]!)}%; pair 2: ${list(d.pairs[1]!)}%;` +
+      ` ${fixed(d.rps.other, 0)} vs ${fixed(d.rps.plain, 0)} req/s each on half a core)`,
+  );
+}
+
+/** The duels, or undefined where `taskset` (util-linux) is missing. */
+async function duels(
+  origin: RemoteServer,
+): Promise<{ control: Duel; fastify: Duel; proxy: Duel } | undefined> {
+  try {
+    await execFileAsync('taskset', ['-p', String(process.pid)]);
+  } catch {
+    console.log(
+      '\nSimultaneous runs skipped: taskset (util-linux) is not available to pin processes to cores.',
+    );
+    return undefined;
+  }
+  console.log(
+    `\nSimultaneous runs: two servers on CPU 1 at once, autocannon for each on CPU 0, ${DUEL_ROUNDS} rounds of ${DURATION} s, two pairs of processes`,
+  );
+  const control = await duel('fastify-plain', 'fastify-plain', {});
+  duelLine('control, plain Fastify against itself', control);
+  const fastify = await duel('fastify-plain', 'fastify-sluice', {});
+  duelLine('Fastify with the sluice plugin', fastify);
+  const proxy = await duel('proxy-plain', 'proxy-sluice', { upstream: origin.url });
+  duelLine('sluice proxy', proxy);
+  return { control, fastify, proxy };
+}
+
 const SRC = fileURLToPath(new URL('../src/', import.meta.url));
 /** The plain proxy's forwarding code, to set against the sluice proxy's. */
 const PLAIN_PROXY = fileURLToPath(new URL('./lib/http-servers.ts', import.meta.url));
@@ -928,11 +1030,19 @@ async function overheads(): Promise<Record<string, unknown>> {
     "Reverse proxy, CPU profile (own code: the plain proxy's forwarder, all of sluice's)",
     ...proxyProfiles,
   );
-  const all = [origin, ...[fastifyPlain, fastifySluice, proxyPlain, proxySluice].flatMap((c) => c.servers)];
+  const all = [fastifyPlain, fastifySluice, proxyPlain, proxySluice].flatMap((c) => c.servers);
   await Promise.all(all.map((s) => s.close()));
+  const simultaneous = await duels(origin);
+  await origin.close();
+  const verdict = (r: number): string => `${fixed(r * 100, 1)}% ${r >= 0.95 ? 'PASS' : 'FAIL'}`;
+  const at = (d: Duel | undefined): string =>
+    d === undefined ? 'not measured' : `${verdict(d.ratio)} (simultaneous)`;
   console.log(
-    `\nFastify plugin >= 95% of plain: ${fixed(fastifyRatio * 100, 1)}% ${fastifyRatio >= 0.95 ? 'PASS' : 'FAIL'}` +
-      `\nsluice proxy >= 95% of plain undici proxy: ${fixed(proxyRatio * 100, 1)}% ${proxyRatio >= 0.95 ? 'PASS' : 'FAIL'}`,
+    `\nFastify plugin >= 95% of plain: ${at(simultaneous?.fastify)}; ${verdict(fastifyRatio)} (interleaved)` +
+      `\nsluice proxy >= 95% of plain undici proxy: ${at(simultaneous?.proxy)}; ${verdict(proxyRatio)} (interleaved)` +
+      (simultaneous === undefined
+        ? ''
+        : `\n(the simultaneous runs' own error: plain Fastify against itself read ${fixed(simultaneous.control.ratio * 100, 1)}%)`),
   );
   const spread = (p: { median: number; q1: number; q3: number }): string =>
     `${fixed(p.median * 100, 1)}% (interquartile ${fixed(p.q1 * 100, 1)}-${fixed(p.q3 * 100, 1)}%)`;
@@ -944,6 +1054,7 @@ async function overheads(): Promise<Record<string, unknown>> {
     durationSeconds: DURATION,
     rounds: ROUNDS,
     processes: PROCESSES,
+    simultaneous: simultaneous ?? null,
     fastify: {
       runs: fastifyRuns,
       ratio: fastifyRatio,

@@ -76,6 +76,8 @@ export interface RemoteServer {
   readonly kind: ServerKind;
   readonly port: number;
   readonly url: string;
+  /** Process id of the child. */
+  readonly pid: number;
   memory(): Promise<MemoryReading>;
   /** Collects all garbage in the child first (if it runs with --expose-gc), then reads memory. */
   memoryAfterGc(): Promise<MemoryReading>;
@@ -114,6 +116,7 @@ export function spawnServer(kind: ServerKind, options: ServerOptions = {}): Prom
         kind,
         port: reply.port,
         url: `http://127.0.0.1:${reply.port}`,
+        pid: child.pid!,
         memory: () => ask('memory'),
         memoryAfterGc: () => ask('gc'),
         close: () =>
