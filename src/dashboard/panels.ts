@@ -57,6 +57,25 @@ export interface ChartSpec {
   readonly range?: readonly [number, number];
 }
 
+/** A step chart of a state gauge (one series per state, 1 for the current one), its states bottom to top. */
+function stateChart(
+  key: string,
+  title: string,
+  states: readonly string[],
+  label: string,
+  metric: MetricDefinition,
+): ChartSpec {
+  return {
+    key,
+    title,
+    format: 'state',
+    states,
+    step: true,
+    range: [0, states.length - 1],
+    lines: [{ label, metric, stat: 'state' }],
+  };
+}
+
 const l = limiterMetrics;
 const limiterCharts: readonly ChartSpec[] = [
   {
@@ -90,15 +109,7 @@ const limiterCharts: readonly ChartSpec[] = [
 const BREAKER_STATES = ['closed', 'half-open', 'open', 'isolated'] as const;
 const b = breakerMetrics;
 const breakerCharts: readonly ChartSpec[] = [
-  {
-    key: 'state',
-    title: 'Breaker state',
-    format: 'state',
-    states: BREAKER_STATES,
-    step: true,
-    range: [0, BREAKER_STATES.length - 1],
-    lines: [{ label: 'state', metric: b.state, stat: 'state' }],
-  },
+  stateChart('state', 'Breaker state', BREAKER_STATES, 'state', b.state),
   {
     key: 'window',
     title: 'Failed and slow calls in the window',
@@ -162,15 +173,7 @@ const serverCharts: readonly ChartSpec[] = [
     format: 'rate',
     lines: [{ label: '', metric: s.requests, stat: 'rate', by: 'outcome' }],
   },
-  {
-    key: 'level',
-    title: 'Process pressure level',
-    format: 'state',
-    states: LEVELS,
-    step: true,
-    range: [0, LEVELS.length - 1],
-    lines: [{ label: 'level', metric: s.level, stat: 'state' }],
-  },
+  stateChart('level', 'Process pressure level', LEVELS, 'level', s.level),
   {
     key: 'load',
     title: 'Event loop and heap',
