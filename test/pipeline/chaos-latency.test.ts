@@ -30,6 +30,45 @@ async function withLatency(w: World, per: 'statement' | 'row', seconds: number, 
   }
 }
 
+/**
+ * Publishes at RATE for 9 s with `per` latency injected from FAULT_AT for FAULT_MS, waits until everything
+ * is acked, and returns the monitor's phases (before, during, and the 2 s after the fault) and their report.
+ */
+async function run(w: World, per: 'statement' | 'row', seconds: number) {
+  const pipeline = await w.start();
+  try {
+    const m = monitor(pipeline, () => w.published.size);
+    const publishing = w.publish(RATE, 9000);
+    await new Promise((resolve) => setTimeout(resolve, FAULT_AT));
+    let from = 0;
+    let to = 0;
+    await withLatency(w, per, seconds, async () => {
+      from = m.now();
+      await new Promise((resolve) => setTimeout(resolve, FAULT_MS));
+      to = m.now();
+    });
+    await publishing;
+    await w.drained(30_000);
+    m.stop();
+    const phases = {
+      before: [500, from],
+      during: [from + 1000, to],
+      after: [to + 500, to + 2500],
+    } as const;
+    const report = describePhases(m, phases);
+    console.log(`${per} latency: ${report}`);
+    assertBounded(m.samples, 2000);
+    return {
+      report,
+      before: m.between(...phases.before),
+      during: m.between(...phases.during),
+      after: m.between(...phases.after),
+    };
+  } finally {
+    await pipeline.stop();
+  }
+}
+
 describe('the pipeline while the sink slows down', { skip, timeout: 90_000 }, () => {
   let w: World;
   before(async () => {
@@ -40,75 +79,21 @@ describe('the pipeline while the sink slows down', { skip, timeout: 90_000 }, ()
   });
 
   it('answers a slow statement with larger batches, and keeps up', async () => {
-    const pipeline = await w.start();
-    try {
-      const m = monitor(pipeline, () => w.published.size);
-      const publishing = w.publish(RATE, 9000);
-      await new Promise((resolve) => setTimeout(resolve, FAULT_AT));
-      let from = 0;
-      let to = 0;
-      await withLatency(w, 'statement', 0.25, async () => {
-        from = m.now();
-        await new Promise((resolve) => setTimeout(resolve, FAULT_MS));
-        to = m.now();
-      });
-      await publishing;
-      await w.drained(30_000);
-      m.stop();
-      const phases = {
-        before: [500, from],
-        during: [from + 1000, to],
-        after: [to + 500, to + 2500],
-      } as const;
-      const report = describePhases(m, phases);
-      console.log(`statement latency: ${report}`);
-      const beforeFault = m.between(...phases.before);
-      const during = m.between(...phases.during);
-      assert.ok(
-        during.itemsPerFlush > 3 * beforeFault.itemsPerFlush,
-        `batches grow with the latency: ${report}`,
-      );
-      assert.ok(during.acked > 0.6 * during.published, `and carry the load: ${report}`);
-      assertBounded(m.samples, 2000);
-      await w.verify({ inOrder: true });
-    } finally {
-      await pipeline.stop();
-    }
+    const { report, before: beforeFault, during } = await run(w, 'statement', 0.25);
+    assert.ok(
+      during.itemsPerFlush > 3 * beforeFault.itemsPerFlush,
+      `batches grow with the latency: ${report}`,
+    );
+    assert.ok(during.acked > 0.6 * during.published, `and carry the load: ${report}`);
+    await w.verify({ inOrder: true });
   });
 
   it('throttles intake to what the sink can take when each row is slow, and recovers after', async () => {
-    const pipeline = await w.start();
-    try {
-      const m = monitor(pipeline, () => w.published.size);
-      const publishing = w.publish(RATE, 9000);
-      await new Promise((resolve) => setTimeout(resolve, FAULT_AT));
-      let from = 0;
-      let to = 0;
-      await withLatency(w, 'row', 0.002, async () => {
-        from = m.now();
-        await new Promise((resolve) => setTimeout(resolve, FAULT_MS));
-        to = m.now();
-      });
-      await publishing;
-      await w.drained(30_000);
-      m.stop();
-      const phases = {
-        before: [500, from],
-        during: [from + 1000, to],
-        after: [to + 500, to + 2500],
-      } as const;
-      const report = describePhases(m, phases);
-      console.log(`row latency: ${report}`);
-      const during = m.between(...phases.during);
-      const afterFault = m.between(...phases.after);
-      // 2 ms a row: at most 500 rows a second, a third of the offered load.
-      assert.ok(during.received < 0.6 * during.published, `intake falls to what the sink takes: ${report}`);
-      assert.ok(during.acked > 0.1 * during.published, `and keeps flowing: ${report}`);
-      assert.ok(afterFault.acked >= 0.9 * afterFault.published, `then recovers: ${report}`);
-      assertBounded(m.samples, 2000);
-      await w.verify();
-    } finally {
-      await pipeline.stop();
-    }
+    const { report, during, after: afterFault } = await run(w, 'row', 0.002);
+    // 2 ms a row: at most 500 rows a second, a third of the offered load.
+    assert.ok(during.received < 0.6 * during.published, `intake falls to what the sink takes: ${report}`);
+    assert.ok(during.acked > 0.1 * during.published, `and keeps flowing: ${report}`);
+    assert.ok(afterFault.acked >= 0.9 * afterFault.published, `then recovers: ${report}`);
+    await w.verify();
   });
 });
