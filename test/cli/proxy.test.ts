@@ -6,51 +6,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { Agent, request } from 'undici';
-import { runCli } from '../../src/cli/cli.ts';
-import type { CliIo } from '../../src/cli/io.ts';
 import { routeFlag } from '../../src/cli/proxy.ts';
-import { systemClock } from '../../src/core/clock.ts';
+import { startCli } from '../helpers/cli.ts';
 
-/** Runs the CLI in-process; `waitFor` resolves once standard error has printed a match. */
-function start(args: readonly string[], cwd: string) {
-  const controller = new AbortController();
-  let err = '';
-  const waiters: { pattern: RegExp; resolve: (m: RegExpExecArray) => void }[] = [];
-  const check = (): void => {
-    for (const w of [...waiters]) {
-      const m = w.pattern.exec(err);
-      if (m !== null) {
-        waiters.splice(waiters.indexOf(w), 1);
-        w.resolve(m);
-      }
-    }
-  };
-  const io: CliIo = {
-    stdout: { write: () => true },
-    stderr: {
-      write: (s: string) => {
-        err += s;
-        check();
-        return true;
-      },
-    },
-    clock: systemClock,
-    cwd,
-    env: {},
-    signal: controller.signal,
-  };
-  const exit = runCli(['proxy', ...args], io);
-  return {
-    exit,
-    stop: () => controller.abort(),
-    stderr: () => err,
-    waitFor: (pattern: RegExp) =>
-      new Promise<RegExpExecArray>((resolve) => {
-        waiters.push({ pattern, resolve });
-        check();
-      }),
-  };
-}
+const start = (args: readonly string[], cwd: string) => startCli(['proxy', ...args], cwd);
 
 describe('sluice proxy', () => {
   let dir: string;
