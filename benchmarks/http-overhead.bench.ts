@@ -872,12 +872,7 @@ async function duel(plain: ServerKind, other: ServerKind, options: ServerOptions
     pairs.push(ratios);
     await Promise.all([first.close(), second.close()]);
   }
-  const median = (xs: readonly number[]): number =>
-    quantile(
-      [...xs].sort((a, b) => a - b),
-      0.5,
-    );
-  const ratio = Math.sqrt(median(pairs[0]!) * median(pairs[1]!));
+  const ratio = Math.sqrt(summarise(pairs[0]!).median * summarise(pairs[1]!).median);
   const rounds = 2 * DUEL_ROUNDS;
   return { plain, other, ratio, pairs, rps: { plain: plainRps / rounds, other: otherRps / rounds } };
 }

@@ -113,7 +113,8 @@ export class VegasLimit extends RoundLimit {
     }
 
     const limit = this.estimate;
-    // Beyond the queue at which the limit shrinks, latency that held while the limit fell is a slower
+    // Above the queue at which the limit stops growing (`alpha`; `beta` is at least 4 requests and would hide a
+    // threefold rise of latency at small limits), latency that held while the limit fell is a slower
     // downstream, not a queue (see `RoundLimit.slowerDownstream`).
     if (this.slowerDownstream(rtt, inflight, this.#alpha(limit))) {
       this.#quiet = false;
