@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
+import fc from 'fast-check';
 import { isConfigError } from '../../src/core/errors.ts';
 import { aimd } from '../../src/limits/aimd.ts';
-import { windowed } from '../../src/limits/windowed.ts';
+import { select, windowed } from '../../src/limits/windowed.ts';
 import { ManualLimit } from '../helpers/manual-limit.ts';
 import { record, sample } from './helpers.ts';
 
@@ -97,5 +98,34 @@ describe('windowed', () => {
       () => windowed({} as never),
       (e) => isConfigError(e) && e.option === 'windowed.limit',
     );
+  });
+});
+
+describe('select', () => {
+  it('finds the k-th smallest as a sort would, for any values (duplicates and runs included)', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.oneof(fc.integer({ min: 0, max: 5 }), fc.double({ min: 0, max: 1e4, noNaN: true })), {
+          minLength: 1,
+          maxLength: 300,
+        }),
+        fc.nat(),
+        (values, at) => {
+          const k = at % values.length;
+          const sorted = Float64Array.from(values).sort();
+          const work = Float64Array.from(values);
+          assert.equal(select(work, values.length, k), sorted[k]);
+          // Reordered, not changed: the same multiset remains.
+          assert.deepEqual(work.sort(), sorted);
+        },
+      ),
+      { numRuns: 500 },
+    );
+  });
+
+  it('looks only at the first n values', () => {
+    const values = Float64Array.from([5, 1, 4, 0, 0, 0]);
+    assert.equal(select(values, 3, 0), 1);
+    assert.equal(select(values, 3, 2), 5);
   });
 });
