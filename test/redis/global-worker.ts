@@ -30,7 +30,10 @@ export interface WorkerReport {
 
 const WORK_MIN = 10;
 const WORK_MAX = 30;
-const wall = (): number => performance.timeOrigin + performance.now();
+// The host's monotonic clock, one for every process: `performance.timeOrigin` is each process's own reading
+// of the wall clock at its start, and a process descheduled while taking it is off by as long (a loaded
+// machine once showed 7 permits held at once under a limit of 6, which such an offset would explain).
+const wall = (): number => Number(process.hrtime.bigint()) / 1e6;
 
 const config = JSON.parse(process.argv[2]!) as WorkerConfig;
 const redis = new Redis(config.url, { maxRetriesPerRequest: null, retryStrategy: () => 50 });
