@@ -260,7 +260,10 @@ class AdaptiveLimiter implements Limiter {
     const priority =
       options?.priority === undefined ? this.#defaultPriority : this.#priority(options.priority);
     const weight = options?.weight === undefined ? 1 : this.#weight(options.weight);
-    const permit = this.#waiting.size > 0 ? undefined : this.#admitNow(partition, weight, priority);
+    const permit =
+      this.#waiting.size > 0
+        ? undefined
+        : this.#admitNow(partition, weight, priority, options?.timed !== false);
     if (permit === undefined && options?.orWait !== true && this.#events.wants('reject')) {
       const reason = this.#blockedByPartition(partition, weight) ? 'partition' : 'limit';
       this.#rejection(reason, partition, priority, 0, this.#clock.now());
@@ -351,7 +354,7 @@ class AdaptiveLimiter implements Limiter {
       return Promise.reject(error);
     }
     if (this.#waiting.size === 0) {
-      const permit = this.#admitNow(partition, weight, priority);
+      const permit = this.#admitNow(partition, weight, priority, true);
       if (permit !== undefined) {
         return task === undefined
           ? Promise.resolve(permit)
@@ -362,19 +365,24 @@ class AdaptiveLimiter implements Limiter {
   }
 
   /** Admits without queueing if the limit (and the partition's cap) allow; never touches the queue. */
-  #admitNow(partition: Partition, weight: number, priority: number): LimiterPermit | undefined {
+  #admitNow(
+    partition: Partition,
+    weight: number,
+    priority: number,
+    timed: boolean,
+  ): LimiterPermit | undefined {
     const limit = this.#limit;
     const charge = Math.min(weight, limit);
     if (this.#inflight + charge > limit) return undefined;
     if (!this.#single && partition.inflight + charge > partition.maxShare * limit) return undefined;
-    return this.#grant(partition, charge, priority);
+    return this.#grant(partition, charge, priority, timed);
   }
 
-  #grant(partition: Partition, charge: number, priority: number): LimiterPermit {
+  #grant(partition: Partition, charge: number, priority: number, wanted = true): LimiterPermit {
     this.#inflight += charge;
     partition.inflight += charge;
     // A fixed limit learns nothing from samples: time one call in SAMPLE_EVERY, for the RTT estimate only.
-    const timed = !this.#fixed || (++this.#calls & (SAMPLE_EVERY - 1)) === 0;
+    const timed = wanted && (!this.#fixed || (++this.#calls & (SAMPLE_EVERY - 1)) === 0);
     return new LimiterPermit(
       this,
       partition,

@@ -44,11 +44,20 @@ export interface AcquireOptions {
    * would also count as a rejection. Default false.
    */
   readonly orWait?: boolean;
+  /**
+   * `tryAcquire` only: `false` leaves the call untimed, for a caller that samples its own timing at high
+   * request rates. The limiter reads no clock for it (`startedAt` is NaN) and its limit learns from it only
+   * if `success(rtt)` is given the round trip. Default true.
+   */
+  readonly timed?: boolean;
 }
 
 /** The right to run one unit of work. Released exactly once; later releases are ignored. */
 export interface Permit {
-  /** Clock time when the permit was granted (ms). */
+  /**
+   * Clock time when the permit was granted (ms); NaN when the limiter did not time the call (asked not to
+   * with `timed: false`, or a fixed limit, which times only a sample of calls).
+   */
   readonly startedAt: number;
   /** Weight charged. */
   readonly weight: number;

@@ -116,14 +116,17 @@ export class LatencyHistogram {
   #min = Number.POSITIVE_INFINITY;
   #max = Number.NEGATIVE_INFINITY;
 
-  /** Adds one latency (ms). NaN, negative and infinite values are ignored. */
-  record(ms: number): void {
+  /**
+   * Adds one latency (ms), or `times` equal ones (a sample standing for that many, a positive integer).
+   * NaN, negative and infinite values are ignored.
+   */
+  record(ms: number, times = 1): void {
     if (!(ms >= 0 && ms < Number.POSITIVE_INFINITY)) return;
     const b = bucketOf(ms);
-    this.#counts[b]!++;
-    this.#octaves[b >> SUB_BITS]!++;
-    this.#count++;
-    this.#sum += ms;
+    this.#counts[b]! += times;
+    this.#octaves[b >> SUB_BITS]! += times;
+    this.#count += times;
+    this.#sum += ms * times;
     if (ms < this.#min) this.#min = ms;
     if (ms > this.#max) this.#max = ms;
   }

@@ -49,6 +49,23 @@ describe('limiter: admission', () => {
     assert.equal(b.endedAt, undefined, 'an ignored release samples nothing and reads no clock');
   });
 
+  it('leaves a call untimed when asked (timed: false): no start, and a sample only from a given round trip', () => {
+    const { clock, limiter, manual } = setup(3);
+    const a = limiter.tryAcquire({ timed: false })!;
+    const b = limiter.tryAcquire({ timed: false })!;
+    assert.ok(Number.isNaN(a.startedAt));
+    clock.advance(10);
+    a.success();
+    assert.equal(manual.samples.length, 0, 'nothing to learn from an untimed call');
+    assert.equal(a.endedAt, undefined);
+    b.success(7);
+    assert.deepEqual(
+      manual.samples.map((s) => [s.rtt, s.inflight]),
+      [[7, 2]],
+    );
+    assert.equal(limiter.tryAcquire()!.startedAt, 10, 'calls are timed by default');
+  });
+
   it('releases a permit exactly once', () => {
     const { limiter, manual } = setup(2);
     const p = limiter.tryAcquire()!;

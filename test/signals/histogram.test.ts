@@ -62,6 +62,21 @@ describe('LatencyHistogram', () => {
     assert.equal(h.percentile(1), 1234.5);
   });
 
+  it('records a sample standing for several requests as that many equal ones', () => {
+    const weighted = new LatencyHistogram();
+    const repeated = new LatencyHistogram();
+    for (const [ms, times] of [
+      [2, 8],
+      [40, 1],
+      [7.5, 3],
+    ] as const) {
+      weighted.record(ms, times);
+      for (let i = 0; i < times; i++) repeated.record(ms);
+    }
+    assert.deepEqual(weighted.snapshot(), repeated.snapshot());
+    assert.equal(weighted.count, 12);
+  });
+
   it('summarises count, mean, min, max and p50/p90/p99', () => {
     const h = new LatencyHistogram();
     for (let i = 1; i <= 1000; i++) h.record(i);

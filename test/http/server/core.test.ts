@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { EventEmitter } from 'node:events';
 import { describe, it } from 'node:test';
 import { isConfigError } from '../../../src/core/errors.ts';
 import { VirtualClock } from '../../../src/core/virtual-clock.ts';
@@ -160,5 +161,96 @@ describe('close()', () => {
       (e: unknown) => isConfigError(e) && e.option === 'timeout',
     );
     assert.equal(protection.draining, false);
+  });
+});
+
+/** The parts of a response the core reads, for driving `admit` on the virtual clock at high rates. */
+class Response extends EventEmitter {
+  writableFinished = false;
+  statusCode = 200;
+  headersSent = false;
+  socket = null;
+  finish(): void {
+    this.writableFinished = true;
+    this.emit('close');
+  }
+}
+
+describe('timing at high request rates', () => {
+  function setup() {
+    const clock = new VirtualClock();
+    const limit = new ManualLimit(1000);
+    const protection = new ServerProtection({ clock, limit, pressure: false, slowBody: false });
+    const count = () => protection.snapshot().routes['/x']?.latency.count ?? 0;
+    /** `n` requests `gap` ms apart, each answered in `took` ms. */
+    const serve = (n: number, gap: number, took: number) => {
+      for (let i = 0; i < n; i++) {
+        const res = new Response();
+        const answer = protection.admit(
+          { url: '/x', method: 'GET', headers: {} } as never,
+          res as never,
+          '/x',
+        );
+        assert.equal(answer, undefined);
+        clock.advance(took);
+        res.finish();
+        clock.advance(gap - took);
+      }
+    };
+    return { clock, limit, protection, count, serve };
+  }
+
+  it('times every request below 2,000 a second, a weighted random sample above, and all again once the rate falls', () => {
+    const { clock, limit, protection, count, serve } = setup();
+    serve(1000, 1, 0.5);
+    assert.equal(limit.samples.length, 1000);
+    assert.equal(count(), 1000);
+    assert.ok(limit.samples.every((s) => s.rtt === 0.5));
+
+    serve(4000, 0.05, 0.02); // 200 ms at 20,000 a second: the rate is reviewed
+    const [samples, counted] = [limit.samples.length, count()];
+    serve(16_000, 0.05, 0.02);
+    // One in 8 (20,000 a second is past 16,000 and short of 32,000), each counting 8 times.
+    const sampled = limit.samples.length - samples;
+    assert.ok(Math.abs(sampled - 2000) < 200, `sampled ${sampled}`);
+    const estimated = count() - counted;
+    assert.equal(estimated, sampled * 8);
+    assert.ok(Math.abs(count() - 21_000) < 21_000 * 0.05, `histogram counts ${count()}`);
+    assert.equal(protection.snapshot().routes['/x']!.success, 21_000, 'counters stay exact');
+
+    clock.advance(1000);
+    const before = limit.samples.length;
+    serve(100, 10, 1);
+    assert.equal(limit.samples.length - before, 100);
+    clock.advance(2 * 100);
+    assert.equal(clock.pending, 0, 'the rate review stops once requests stop');
+    void protection.close();
+  });
+
+  it('times every queued request, standing for itself', async () => {
+    const { limit, protection, count, serve } = setup();
+    serve(20_000, 0.05, 0.02);
+    limit.set(1);
+    const first = new Response();
+    assert.equal(
+      protection.admit({ url: '/x', method: 'GET', headers: {} } as never, first as never, '/x'),
+      undefined,
+    );
+    const held = count();
+    const samples = limit.samples.length;
+    const second = new Response();
+    const queued = protection.admit(
+      { url: '/x', method: 'GET', headers: {} } as never,
+      second as never,
+      '/x',
+    );
+    assert.ok(queued instanceof Promise);
+    first.finish();
+    assert.equal(await queued, undefined);
+    second.finish();
+    const added = count() - held;
+    assert.ok(added === 1 || added === 1 + 8, `histogram grew by ${added}`);
+    assert.ok(limit.samples.length > samples, 'the queued request was a sample for the limit');
+    void protection.close();
   });
 });
