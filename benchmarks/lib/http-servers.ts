@@ -81,12 +81,15 @@ export interface RemoteServer {
   memory(): Promise<MemoryReading>;
   /** Collects all garbage in the child first (if it runs with --expose-gc), then reads memory. */
   memoryAfterGc(): Promise<MemoryReading>;
+  /** CPU time the child has used so far, all its threads, user and system (µs). */
+  cpu(): Promise<number>;
   close(): Promise<void>;
 }
 
 type Reply =
   | { readonly type: 'ready'; readonly port: number }
-  | { readonly type: 'memory'; readonly memory: MemoryReading };
+  | { readonly type: 'memory'; readonly memory: MemoryReading }
+  | { readonly type: 'cpu'; readonly micros: number };
 
 const HELLO = 'hello world';
 
@@ -101,6 +104,11 @@ export function spawnServer(kind: ServerKind, options: ServerOptions = {}): Prom
     new Promise((resolve) => {
       pending.push((reply) => resolve((reply as Extract<Reply, { type: 'memory' }>).memory));
       child.send({ type });
+    });
+  const cpu = (): Promise<number> =>
+    new Promise((resolve) => {
+      pending.push((reply) => resolve((reply as Extract<Reply, { type: 'cpu' }>).micros));
+      child.send({ type: 'cpu' });
     });
   return new Promise((resolve, reject) => {
     const early = (code: number | null): void => reject(new Error(`${kind} server exited (code ${code})`));
@@ -119,6 +127,7 @@ export function spawnServer(kind: ServerKind, options: ServerOptions = {}): Prom
         pid: child.pid!,
         memory: () => ask('memory'),
         memoryAfterGc: () => ask('gc'),
+        cpu,
         close: () =>
           new Promise<void>((done) => {
             if (child.exitCode !== null) {
@@ -265,6 +274,11 @@ if (import.meta.main) {
   const { port, extra } = await start(kind, options);
   const gc = (globalThis as { gc?: () => void }).gc;
   process.on('message', (message: { type: string }) => {
+    if (message.type === 'cpu') {
+      const { user, system } = process.cpuUsage();
+      process.send?.({ type: 'cpu', micros: user + system } satisfies Reply);
+      return;
+    }
     if (message.type === 'gc' && gc !== undefined) {
       gc();
       gc();
