@@ -863,8 +863,8 @@ async function pinnedCannon(
  * DUEL_PAIRS pairs of fresh processes, started in alternating orders, and the median over the pairs: one
  * pair's ratio holds steady from round to round but moves from pair to pair (from 0.81 to 1.06 for the same
  * two servers, in ten pairs; how each process's JIT and heap settled), and what the start order and the
- * ports favour cancels over the alternation. Two pairs, as this benchmark once used, read 0.89 where ten
- * read 0.95.
+ * ports favour cancels over the alternation. With two pairs, as this benchmark once used, two processes
+ * decided the figure by themselves.
  */
 async function duel(plain: ServerKind, other: ServerKind, options: ServerOptions): Promise<Duel> {
   const pairs: number[][] = [];
