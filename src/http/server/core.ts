@@ -201,11 +201,11 @@ const DIGITS = /^\d+$/;
 /** The abort reason of a queued request refused because the drain timed out. */
 const DRAIN_TIMEOUT = Symbol('sluice.drain-timeout');
 /**
- * Above this many requests a second, a route's latency and the limit's round trips come from a random sample
- * of the requests admitted at once (each timed one standing for `1 / rate` of them in the histogram); below
- * it every request is timed. Reading the clock twice per request was, with the limit's update, about 2 % of a
- * hello-world Fastify route's CPU; a sample of this many a second still gives the limit hundreds of round
- * trips per window.
+ * Above this many requests a second, a route's latency and the limit's samples (round trips and drops alike)
+ * come from a random sample of the requests admitted at once, each timed one counting in the route's
+ * histogram for as many requests as it stands for; below it every request is timed. Reading the clock twice
+ * per request was, with the limit's update, about 2 % of a hello-world Fastify route's CPU; a sample of this
+ * many a second still gives the limit hundreds of round trips per window.
  */
 const TIMED_PER_SECOND = 2000;
 /** Most requests a timed one stands for (a power of two). */
