@@ -14,6 +14,7 @@ import type {
 } from '../../limiter/types.ts';
 import { fixedLimit } from '../../limits/fixed.ts';
 import type { Limit } from '../../limits/limit.ts';
+import { seededRandom } from '../../policies/backoff/backoff.ts';
 import { LatencyHistogram, type LatencySnapshot } from '../../signals/histogram.ts';
 import type { PressureLevel } from '../../signals/pressure.ts';
 import { type LoadReading, ProcessPressure, type ServerPressureOptions } from './pressure.ts';
@@ -311,8 +312,8 @@ export class ServerProtection {
   /** Requests since the rate was last reviewed. */
   #arrivals = 0;
   #rateTimer: Timer | undefined = undefined;
-  /** xorshift32 state: which requests are timed is random, so no pattern in the traffic can hide a route. */
-  #random = 0x2545f491;
+  /** Which requests are timed is random (and seeded), so no pattern in the traffic can hide a route. */
+  readonly #random = seededRandom(0x2545f491);
   readonly #drainTimeout: number;
   readonly #slowBody: { readonly timeout: number; readonly perByte: number } | undefined;
   #slowTimer: Timer | undefined = undefined;
@@ -750,14 +751,9 @@ export class ServerProtection {
     if (perSecond > 0 && this.#closing === undefined) this.#armRate();
   }
 
-  /** True with probability 1 / `every` (a power of two). */
+  /** True with probability 1 / `every`. */
   #draw(every: number): boolean {
-    let x = this.#random;
-    x ^= x << 13;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    this.#random = x;
-    return (x & (every - 1)) === 0;
+    return this.#random() * every < 1;
   }
 
   #armSlowBody(): void {
