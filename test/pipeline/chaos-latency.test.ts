@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { services } from '../helpers/services.ts';
-import { assertBounded, describePhases, monitor, type World, world } from './harness.ts';
+import { assertBounded, describePhases, monitor, phasesAround, type World, world } from './harness.ts';
 
 const rabbit = await services.rabbitmq();
 const postgres = await services.postgres();
@@ -50,11 +50,7 @@ async function run(w: World, per: 'statement' | 'row', seconds: number) {
     await publishing;
     await w.drained(30_000);
     m.stop();
-    const phases = {
-      before: [500, from],
-      during: [from + 1000, to],
-      after: [to + 500, to + 2500],
-    } as const;
+    const phases = phasesAround(from, to);
     const report = describePhases(m, phases);
     console.log(`${per} latency: ${report}`);
     assertBounded(m.samples, 2000);

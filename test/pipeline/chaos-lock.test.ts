@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { services } from '../helpers/services.ts';
-import { assertBounded, describePhases, monitor, type World, world } from './harness.ts';
+import { assertBounded, describePhases, monitor, phasesAround, type World, world } from './harness.ts';
 
 const rabbit = await services.rabbitmq();
 const postgres = await services.postgres();
@@ -38,11 +38,7 @@ describe('the pipeline while the sink is stalled by a table lock', { skip, timeo
       await w.drained(30_000);
       m.stop();
 
-      const phases = {
-        before: [500, lockedAt],
-        during: [lockedAt + 1000, releasedAt],
-        after: [releasedAt + 500, releasedAt + 2500],
-      } as const;
+      const phases = phasesAround(lockedAt, releasedAt);
       const report = describePhases(m, phases);
       console.log(`lock: ${report}`);
       const during = m.between(...phases.during);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import { services } from '../helpers/services.ts';
-import { assertBounded, describePhases, monitor, type World, world } from './harness.ts';
+import { assertBounded, describePhases, monitor, phasesAround, type World, world } from './harness.ts';
 import { type PrivatePostgres, privatePostgresSkip, startPrivatePostgres } from './private-postgres.ts';
 
 const rabbit = await services.rabbitmq();
@@ -41,11 +41,7 @@ describe('the pipeline while PostgreSQL is down (a private server, stopped and s
       await w.drained(40_000);
       m.stop();
 
-      const phases = {
-        before: [500, downAt],
-        during: [downAt + 1000, upAt],
-        after: [upAt + 500, upAt + 2500],
-      } as const;
+      const phases = phasesAround(downAt, upAt);
       const report = describePhases(m, phases);
       console.log(`outage: ${report}`);
       const beforeFault = m.between(...phases.before);

@@ -270,6 +270,19 @@ export function assertBounded(samples: readonly Sample[], batcherCapacity: numbe
   }
 }
 
+/**
+ * The windows the chaos tests judge around a fault from `from` to `to` (ms on the monitor's clock): before it
+ * (after half a second of start-up), during it (after its first second), and the two seconds after the half
+ * second that follows it.
+ */
+export function phasesAround(from: number, to: number) {
+  return {
+    before: [500, from],
+    during: [from + 1000, to],
+    after: [to + 500, to + 2500],
+  } as const;
+}
+
 /** A line per phase, for the test's diagnostics. */
 export function describePhases(
   m: ReturnType<typeof monitor>,
